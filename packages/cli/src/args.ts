@@ -1,0 +1,84 @@
+import minimist from "minimist";
+import { UsageError } from "./errors.js";
+
+export interface ArgSpec {
+  /** Options that take a value (kept as strings: `0755` stays `0755`). */
+  string?: string[];
+  /** Options that take no value. */
+  boolean?: string[];
+  /** Options that may repeat; their values are collected into arrays. */
+  multi?: string[];
+  alias?: Record<string, string>;
+  /** Stop at the first operand, so the command's own arguments pass through untouched. */
+  stopEarly?: boolean;
+}
+
+export interface Parsed {
+  opts: Record<string, string | boolean | string[] | undefined>;
+  /** Operands, and everything after `--`. */
+  rest: string[];
+}
+
+/**
+ * minimist, configured strictly: unknown options are an error, value options
+ * are strings, repeatable options are arrays, and `--` is honoured.
+ */
+export function parseArgs(argv: string[], spec: ArgSpec): Parsed {
+  const strings = [...(spec.string ?? []), ...(spec.multi ?? [])];
+  const known = new Set([...strings, ...(spec.boolean ?? [])]);
+  const alias = spec.alias ?? {};
+  for (const [k, v] of Object.entries(alias)) {
+    known.add(k);
+    known.add(v);
+  }
+  let unknown: string | undefined;
+  const parsed = minimist(argv, {
+    string: strings,
+    boolean: spec.boolean ?? [],
+    alias,
+    stopEarly: spec.stopEarly ?? false,
+    "--": true,
+    unknown: (arg) => {
+      if (arg.startsWith("-") && arg !== "-" && unknown === undefined) {
+        unknown = arg.replace(/=.*/, "");
+        return false;
+      }
+      return true;
+    },
+  });
+  if (unknown !== undefined) throw new UsageError(`unknown option '${unknown}'`);
+  for (const name of strings) {
+    const v = parsed[name];
+    if (v === "" && argv.some((a) => a === `--${name}` || a === `-${name}`) && argv[argv.length - 1] === (name.length === 1 ? `-${name}` : `--${name}`)) {
+      throw new UsageError(`option '${name.length === 1 ? "-" : "--"}${name}' needs a value`);
+    }
+  }
+  const opts: Parsed["opts"] = {};
+  for (const name of known) {
+    const v = parsed[name];
+    if (v === undefined) continue;
+    if (spec.multi?.includes(name) || spec.multi?.includes(alias[name] ?? "")) {
+      opts[name] = (Array.isArray(v) ? v : [v]).map(String);
+    } else if (Array.isArray(v)) {
+      opts[name] = String(v[v.length - 1]);
+    } else {
+      opts[name] = v as string | boolean;
+    }
+  }
+  const rest = [...parsed._.map(String), ...((parsed["--"] as string[] | undefined) ?? [])];
+  return { opts, rest };
+}
+
+export function str(p: Parsed, name: string): string | undefined {
+  const v = p.opts[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+export function list(p: Parsed, name: string): string[] {
+  const v = p.opts[name];
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+}
+
+export function flag(p: Parsed, name: string): boolean {
+  return p.opts[name] === true;
+}

@@ -1,0 +1,181 @@
+import { libc, errno } from "./libc.js";
+import { NR } from "./nr.js";
+import { SysError } from "./errno.js";
+import { CLONE, MS, MNT, flagNames } from "./flags.js";
+
+export * from "./flags.js";
+export { SysError, errnoName, errnoValue } from "./errno.js";
+
+function describe(e: number): string {
+  return String(libc.strerror(e)).toLowerCase();
+}
+
+/** Throw a SysError for the errno left by the call that just returned -1. */
+function fail(syscall: string, detail: string): never {
+  throw new SysError(syscall, errno(), detail, describe);
+}
+
+function check(ret: number | bigint, syscall: string, detail: () => string): number {
+  const n = Number(ret);
+  if (n < 0) fail(syscall, detail());
+  return n;
+}
+
+export function unshare(flags: number): void {
+  check(libc.unshare(flags), "unshare", () => flagNames("CLONE", CLONE, flags));
+}
+
+export function setns(fd: number, nstype: number, what = ""): void {
+  check(libc.setns(fd, nstype), "setns", () => what || `fd=${fd}`);
+}
+
+export interface MountArgs {
+  source?: string | null;
+  target: string;
+  fstype?: string | null;
+  flags?: number;
+  data?: string | null;
+}
+
+export function mount({ source = null, target, fstype = null, flags = 0, data = null }: MountArgs): void {
+  check(libc.mount(source, target, fstype, flags, data), "mount", () => {
+    const parts = [];
+    if (source) parts.push(`src=${source}`);
+    parts.push(`dst=${target}`);
+    if (fstype) parts.push(`type=${fstype}`);
+    if (flags) parts.push(`flags=${flagNames("MS", MS, flags)}`);
+    if (data) parts.push(`data=${data.length > 200 ? data.slice(0, 200) + "..." : data}`);
+    return parts.join(" ");
+  });
+}
+
+export function umount2(target: string, flags = 0): void {
+  check(libc.umount2(target, flags), "umount2", () =>
+    flags ? `${target} flags=${flagNames("MNT", MNT, flags)}` : target,
+  );
+}
+
+export function pivotRoot(newRoot: string, putOld: string): void {
+  check(libc.syscall(NR.pivot_root, "const char *", newRoot, "const char *", putOld), "pivot_root", () =>
+    `${newRoot} ${putOld}`,
+  );
+}
+
+export function sethostname(name: string): void {
+  const len = Buffer.byteLength(name);
+  check(libc.sethostname(name, len), "sethostname", () => name);
+}
+
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+export function mknod(path: string, mode: number, dev: bigint): void {
+  check(libc.mknod(path, mode, dev), "mknod", () => path);
+}
+
+export function chroot(path: string): void {
+  check(libc.chroot(path), "chroot", () => path);
+}
+
+/** chdir(2) of the calling thread; Node's process.chdir would do, but keeps a cached cwd. */
+export function chdir(path: string): void {
+  check(libc.chdir(path), "chdir", () => path);
+}
+
+export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+  return check(libc.prctl(option, a2, a3, a4, a5), "prctl", () => `option=${option}`);
+}
+
+export function gettid(): number {
+  return libc.gettid();
+}
+
+export function kill(pid: number, sig: number): void {
+  check(libc.kill(pid, sig), "kill", () => `pid=${pid} sig=${sig}`);
+}
+
+/* ---- new mount API (Linux 5.2+) ---- */
+
+export function openTree(dirfd: number, path: string, flags: number): number {
+  return check(
+    libc.syscall(NR.open_tree, "int", dirfd, "const char *", path, "unsigned int", flags),
+    "open_tree",
+    () => path,
+  );
+}
+
+export function moveMount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): void {
+  check(
+    libc.syscall(
+      NR.move_mount,
+      "int", fromDirfd,
+      "const char *", fromPath,
+      "int", toDirfd,
+      "const char *", toPath,
+      "unsigned int", flags,
+    ),
+    "move_mount",
+    () => `${fromPath || `fd=${fromDirfd}`} -> ${toPath || `fd=${toDirfd}`}`,
+  );
+}
+
+export function fsopen(fsname: string, flags: number): number {
+  return check(libc.syscall(NR.fsopen, "const char *", fsname, "unsigned int", flags), "fsopen", () => fsname);
+}
+
+/** fsconfig(2). `value` is a string for SET_STRING/SET_PATH, null for SET_FLAG/CMD_*. */
+export function fsconfig(fd: number, cmd: number, key: string | null, value: string | null, aux = 0): void {
+  check(
+    libc.syscall(NR.fsconfig, "int", fd, "unsigned int", cmd, "const char *", key, "const char *", value, "int", aux),
+    "fsconfig",
+    () => (key ? `${key}${value !== null ? "=" + (value.length > 200 ? value.slice(0, 200) + "..." : value) : ""}` : `cmd=${cmd}`),
+  );
+}
+
+export function fsmount(fd: number, flags: number, attrs: number): number {
+  return check(
+    libc.syscall(NR.fsmount, "int", fd, "unsigned int", flags, "unsigned int", attrs),
+    "fsmount",
+    () => `fd=${fd}`,
+  );
+}
+
+/* ---- terminals ---- */
+
+const O_RDWR = 2;
+const O_NOCTTY = 0o400;
+const O_CLOEXEC = 0o2000000;
+const TIOCGWINSZ = 0x5413;
+const TIOCSWINSZ = 0x5414;
+
+/** A new pseudo-terminal: the master fd (close-on-exec) and the slave's path. */
+export function openpty(): { master: number; slave: string } {
+  const master = check(libc.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "posix_openpt", () => "/dev/ptmx");
+  check(libc.grantpt(master), "grantpt", () => `fd=${master}`);
+  check(libc.unlockpt(master), "unlockpt", () => `fd=${master}`);
+  const buf = Buffer.alloc(128);
+  const rc = libc.ptsname_r(master, buf, buf.length);
+  if (rc !== 0) throw new SysError("ptsname_r", rc, `fd=${master}`, describe);
+  return { master, slave: buf.toString("utf8", 0, buf.indexOf(0)) };
+}
+
+export interface WinSize {
+  rows: number;
+  cols: number;
+}
+
+export function getWinSize(fd: number): WinSize | null {
+  const buf = Buffer.alloc(8);
+  if (libc.ioctl(fd, TIOCGWINSZ, "void *", buf) < 0) return null;
+  return { rows: buf.readUInt16LE(0), cols: buf.readUInt16LE(2) };
+}
+
+export function setWinSize(fd: number, size: WinSize): void {
+  const buf = Buffer.alloc(8);
+  buf.writeUInt16LE(size.rows, 0);
+  buf.writeUInt16LE(size.cols, 2);
+  check(libc.ioctl(fd, TIOCSWINSZ, "void *", buf), "ioctl", () => `TIOCSWINSZ fd=${fd}`);
+}

@@ -1,0 +1,38 @@
+/**
+ * Every libc prototype box uses, declared once. Nothing outside this package
+ * imports koffi. Calls here are synchronous on purpose: namespace, mount and
+ * credential calls act on the calling thread, and only the main thread is the
+ * one box controls (see STYLE.md, "Respect threads").
+ */
+import koffi from "koffi";
+
+const lib = koffi.load("libc.so.6");
+
+export const libc = {
+  unshare: lib.func("int unshare(int flags)"),
+  setns: lib.func("int setns(int fd, int nstype)"),
+  mount: lib.func(
+    "int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)",
+  ),
+  umount2: lib.func("int umount2(const char *target, int flags)"),
+  sethostname: lib.func("int sethostname(const char *name, size_t len)"),
+  mknod: lib.func("int mknod(const char *path, uint32_t mode, uint64_t dev)"),
+  chroot: lib.func("int chroot(const char *path)"),
+  chdir: lib.func("int chdir(const char *path)"),
+  fchdir: lib.func("int fchdir(int fd)"),
+  prctl: lib.func("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)"),
+  getpid: lib.func("int getpid(void)"),
+  gettid: lib.func("int gettid(void)"),
+  posix_openpt: lib.func("int posix_openpt(int flags)"),
+  grantpt: lib.func("int grantpt(int fd)"),
+  unlockpt: lib.func("int unlockpt(int fd)"),
+  ptsname_r: lib.func("int ptsname_r(int fd, _Out_ uint8_t *buf, size_t len)"),
+  ioctl: lib.func("int ioctl(int fd, unsigned long request, ...)"),
+  strerror: lib.func("const char *strerror(int errnum)"),
+  syscall: lib.func("long syscall(long nr, ...)"),
+  kill: lib.func("int kill(int pid, int sig)"),
+} as const;
+
+export function errno(): number {
+  return koffi.errno();
+}
