@@ -1,25 +1,15 @@
-import { libc, errno } from "./libc.js";
+import { libc } from "./libc.js";
+import { check, describe } from "./check.js";
 import { NR } from "./nr.js";
 import { SysError } from "./errno.js";
 import { CLONE, MS, MNT, flagNames } from "./flags.js";
 
 export * from "./flags.js";
 export { SysError, errnoName, errnoValue } from "./errno.js";
+export { lgetxattr, lsetxattr, llistxattr } from "./xattr.js";
+export { flock, LOCK } from "./lock.js";
 
-function describe(e: number): string {
-  return String(libc.strerror(e)).toLowerCase();
-}
 
-/** Throw a SysError for the errno left by the call that just returned -1. */
-function fail(syscall: string, detail: string): never {
-  throw new SysError(syscall, errno(), detail, describe);
-}
-
-function check(ret: number | bigint, syscall: string, detail: () => string): number {
-  const n = Number(ret);
-  if (n < 0) fail(syscall, detail());
-  return n;
-}
 
 export function unshare(flags: number): void {
   check(libc.unshare(flags), "unshare", () => flagNames("CLONE", CLONE, flags));

@@ -26,11 +26,15 @@ export const libc = {
   posix_openpt: lib.func("int posix_openpt(int flags)"),
   grantpt: lib.func("int grantpt(int fd)"),
   unlockpt: lib.func("int unlockpt(int fd)"),
-  ptsname_r: lib.func("int ptsname_r(int fd, _Out_ uint8_t *buf, size_t len)"),
+  ptsname_r: lib.func("int ptsname_r(int fd, void *buf, size_t len)"),
   ioctl: lib.func("int ioctl(int fd, unsigned long request, ...)"),
   strerror: lib.func("const char *strerror(int errnum)"),
   syscall: lib.func("long syscall(long nr, ...)"),
   kill: lib.func("int kill(int pid, int sig)"),
+  flock: lib.func("int flock(int fd, int op)"),
+  lgetxattr: lib.func("long lgetxattr(const char *path, const char *name, void *value, size_t size)"),
+  lsetxattr: lib.func("int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)"),
+  llistxattr: lib.func("long llistxattr(const char *path, void *list, size_t size)"),
 } as const;
 
 export function errno(): number {
