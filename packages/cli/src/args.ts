@@ -32,6 +32,11 @@ export function parseArgs(argv: string[], spec: ArgSpec): Parsed {
     known.add(v);
   }
   let unknown: string | undefined;
+  // minimist reads `--no-foo` as "foo is false"; options whose own name
+  // starts with no- (--no-new-privileges) are spelled so that it cannot.
+  const negated = new Set((spec.boolean ?? []).filter((b) => b.startsWith("no-")).map((b) => `--${b}`));
+  const original = new Set(argv);
+  argv = argv.map((a) => (negated.has(a) ? `${a}=true` : a));
   const parsed = minimist(argv, {
     string: strings,
     boolean: spec.boolean ?? [],
@@ -47,11 +52,10 @@ export function parseArgs(argv: string[], spec: ArgSpec): Parsed {
     },
   });
   if (unknown !== undefined) throw new UsageError(`unknown option '${unknown}'`);
-  for (const name of strings) {
-    const v = parsed[name];
-    if (v === "" && argv.some((a) => a === `--${name}` || a === `-${name}`) && argv[argv.length - 1] === (name.length === 1 ? `-${name}` : `--${name}`)) {
-      throw new UsageError(`option '${name.length === 1 ? "-" : "--"}${name}' needs a value`);
-    }
+  const last = argv[argv.length - 1];
+  if (last !== undefined && parsed._.length === 0) {
+    const name = last.replace(/^--?/, "");
+    if (last.startsWith("-") && strings.includes(alias[name] ?? name)) throw new UsageError(`option '${last}' needs a value`);
   }
   const opts: Parsed["opts"] = {};
   for (const name of known) {
@@ -65,7 +69,8 @@ export function parseArgs(argv: string[], spec: ArgSpec): Parsed {
       opts[name] = v as string | boolean;
     }
   }
-  const rest = [...parsed._.map(String), ...((parsed["--"] as string[] | undefined) ?? [])];
+  const restore = (a: string) => (a.endsWith("=true") && negated.has(a.slice(0, -5)) && !original.has(a) ? a.slice(0, -5) : a);
+  const rest = [...parsed._.map(String), ...((parsed["--"] as string[] | undefined) ?? [])].map(restore);
   return { opts, rest };
 }
 

@@ -8,6 +8,8 @@ export * from "./flags.js";
 export { SysError, errnoName, errnoValue } from "./errno.js";
 export { lgetxattr, lsetxattr, llistxattr } from "./xattr.js";
 export { flock, LOCK } from "./lock.js";
+export { openat2, openat, mkdirat, symlinkat, O } from "./at.js";
+export { linkUp } from "./link.js";
 
 
 

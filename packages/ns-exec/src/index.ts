@@ -1,0 +1,18 @@
+export { nsExec, initArgs, NS_INIT, type RunHooks } from "./run.js";
+export {
+  defaults,
+  validate,
+  parseBind,
+  parseIdMap,
+  parseRlimit,
+  parseTmpfs,
+  type NsExecOptions,
+  type BindMount,
+  type TmpfsMount,
+  type IdMap,
+  type Rlimit,
+} from "./options.js";
+export { toArgv } from "./argv.js";
+export { defaultHosts, defaultResolvConf } from "./rootfs.js";
+export { resolveIdentity, type Identity } from "./passwd.js";
+export { NAMESPACES, type NamespaceKind } from "./namespaces.js";

@@ -1,0 +1,184 @@
+/**
+ * The container's mount tree, prepared by ns-exec on its main thread after
+ * unshare(CLONE_NEWNS): the root bind, a minimal /dev, /sys, volumes, tmpfs
+ * and the /etc files. /proc and the masked paths come later, in ns-init,
+ * from inside the new PID namespace.
+ */
+import { chmodSync, closeSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { MS, S_IF, SysError, makedev, mknod, mount } from "@box/sys";
+import type { NsExecOptions } from "./options.js";
+import { RootDir, fdPath } from "./inroot.js";
+
+/** Docker's default device nodes: name, major, minor. */
+const DEVICES: [string, number, number][] = [
+  ["null", 1, 3],
+  ["zero", 1, 5],
+  ["full", 1, 7],
+  ["random", 1, 8],
+  ["urandom", 1, 9],
+  ["tty", 5, 0],
+];
+
+const DEV_LINKS: [string, string][] = [
+  ["fd", "/proc/self/fd"],
+  ["stdin", "/proc/self/fd/0"],
+  ["stdout", "/proc/self/fd/1"],
+  ["stderr", "/proc/self/fd/2"],
+  ["core", "/proc/kcore"],
+  ["ptmx", "pts/ptmx"],
+];
+
+const DOCKER_TMPFS = "size=65536k";
+
+export interface PrepareResult {
+  /** Path of the root as mounted for pivot_root. */
+  root: string;
+}
+
+/** Mount on an O_PATH fd so the target cannot be swapped for a symlink between check and use. */
+function mountAt(rootDir: RootDir, target: string, kind: "dir" | "file", args: { source?: string | null; fstype?: string | null; flags?: number; data?: string | null }): void {
+  const fd = kind === "dir" ? rootDir.mkdirp(target) : rootDir.touch(target);
+  try {
+    mount({ ...args, target: fdPath(fd) });
+  } catch (e) {
+    throw new Error(`mount ${target}`, { cause: e });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function remountReadonly(rootDir: RootDir, target: string, extra = 0): void {
+  const fd = rootDir.open(target);
+  if (fd === null) throw new Error(`remount ${target}: it vanished`);
+  try {
+    mount({ target: fdPath(fd), flags: MS.BIND | MS.REMOUNT | MS.RDONLY | extra });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function setupDev(root: string, rootDir: RootDir, o: NsExecOptions, console?: string): void {
+  mountAt(rootDir, "/dev", "dir", { source: "tmpfs", fstype: "tmpfs", flags: MS.NOSUID | MS.STRICTATIME, data: `mode=755,${DOCKER_TMPFS}` });
+  // /dev is now a fresh tmpfs of ours: nothing in it comes from the image, so host paths are safe here.
+  const dev = join(root, "dev");
+  for (const [name, major, minor] of DEVICES) {
+    const p = join(dev, name);
+    mknod(p, S_IF.CHR | 0o666, makedev(major, minor));
+    chmodSync(p, 0o666); // mknod's mode went through our umask
+  }
+  for (const [name, target] of DEV_LINKS) symlinkSync(target, join(dev, name));
+  mkdirSync(join(dev, "pts"));
+  mount({ source: "devpts", target: join(dev, "pts"), fstype: "devpts", flags: MS.NOSUID | MS.NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5" });
+  mkdirSync(join(dev, "shm"));
+  mount({ source: "shm", target: join(dev, "shm"), fstype: "tmpfs", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, data: `mode=1777,${DOCKER_TMPFS}` });
+  mkdirSync(join(dev, "mqueue"));
+  // mqueue belongs to the IPC namespace of the mounting thread: ours, after unshare.
+  mount({ source: "mqueue", target: join(dev, "mqueue"), fstype: "mqueue", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC });
+  if (console) {
+    writeFileSync(join(dev, "console"), "", { mode: 0o600 });
+    mount({ source: console, target: join(dev, "console"), flags: MS.BIND });
+  }
+  void o;
+}
+
+function setupSys(rootDir: RootDir, o: NsExecOptions): void {
+  const flags = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  try {
+    mountAt(rootDir, "/sys", "dir", { source: "sysfs", fstype: "sysfs", flags });
+  } catch (e) {
+    // sysfs refuses a mount from a network namespace we do not own (host
+    // networking in a user namespace): fall back to the host's, read-only.
+    if (!(e instanceof Error && e.cause instanceof SysError && e.cause.code === "EPERM")) throw e;
+    mountAt(rootDir, "/sys", "dir", { source: "/sys", flags: MS.BIND | MS.REC });
+    remountReadonly(rootDir, "/sys", MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  }
+  void o;
+}
+
+/** /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker provides them. */
+function setupEtc(root: string, rootDir: RootDir, o: NsExecOptions): void {
+  const hostname = o.hostname;
+  const files: [string, string][] = [];
+  if (hostname !== undefined) files.push(["hostname", `${hostname}\n`]);
+  files.push(["hosts", o.hosts ?? defaultHosts(hostname)]);
+  files.push(["resolv.conf", o.resolvConf ?? defaultResolvConf()]);
+  // Write them into our /dev tmpfs, bind them into place, then unlink the
+  // sources: the bind mounts keep the files alive and /dev stays clean.
+  const stage = join(root, "dev", ".etc");
+  mkdirSync(stage, { mode: 0o700 });
+  try {
+    for (const [name, content] of files) {
+      const src = join(stage, name);
+      writeFileSync(src, content, { mode: 0o644 });
+      mountAt(rootDir, `/etc/${name}`, "file", { source: src, flags: MS.BIND });
+      unlinkSync(src);
+    }
+  } finally {
+    rmdirSync(stage);
+  }
+}
+
+export function defaultHosts(hostname?: string, ip?: string): string {
+  let s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+  if (hostname) s += `${ip ?? "127.0.1.1"}\t${hostname}\n`;
+  return s;
+}
+
+/** The host's resolv.conf without loopback resolvers (unreachable from a container), as Docker. */
+export function defaultResolvConf(hostText?: string): string {
+  let text = hostText;
+  if (text === undefined) {
+    try {
+      text = readFileSync("/etc/resolv.conf", "utf8");
+    } catch {
+      text = "";
+    }
+  }
+  const lines = text.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
+  return lines.join("\n").replace(/\n*$/, "\n");
+}
+
+
+/**
+ * Build the container's mount tree under o.root. Runs in the new mount
+ * namespace, so a failure half-way leaves nothing on the host: the
+ * namespace and its mounts die with the process.
+ */
+export function prepareRoot(o: NsExecOptions, console?: string): void {
+  const root = o.root!;
+  // Slave, not private: host unmounts still reach us, ours never reach the host.
+  mount({ target: "/", flags: MS.REC | MS.SLAVE });
+  // pivot_root needs the new root to be a mount point.
+  mount({ source: root, target: root, flags: MS.BIND | MS.REC });
+  const rootDir = new RootDir(root);
+  try {
+    setupDev(root, rootDir, o, console);
+    setupSys(rootDir, o);
+    const proc = rootDir.mkdirp("/proc", 0o555);
+    closeSync(proc);
+    for (const b of o.binds) {
+      let isDir: boolean;
+      try {
+        isDir = statSync(b.source).isDirectory();
+      } catch (e) {
+        throw new Error(`bind source ${b.source}`, { cause: e });
+      }
+      mountAt(rootDir, b.target, isDir ? "dir" : "file", { source: b.source, flags: MS.BIND | MS.REC });
+      if (b.readonly) remountReadonly(rootDir, b.target);
+    }
+    for (const t of o.tmpfs) {
+      mountAt(rootDir, t.target, "dir", {
+        source: "tmpfs",
+        fstype: "tmpfs",
+        flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        data: t.options || DOCKER_TMPFS,
+      });
+    }
+    setupEtc(root, rootDir, o);
+    if (o.readOnly) mount({ target: root, flags: MS.BIND | MS.REMOUNT | MS.RDONLY });
+  } finally {
+    rootDir.close();
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * Run a command per an NsExecOptions: enter or create namespaces on the main
+ * thread, prepare the root, spawn ns-init as PID 1, relay terminal and
+ * signals, and return the exit status the way util-linux does (the
+ * command's own, 128+n for a signal, 126/127 for exec failures).
+ */
+import { spawn, type StdioOptions } from "node:child_process";
+import { closeSync, openSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import * as tty from "node:tty";
+import { ExitError } from "@box/cli";
+import { O, getWinSize, linkUp, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
+import { NAMESPACES } from "./namespaces.js";
+import type { NsExecOptions } from "./options.js";
+import { validate } from "./options.js";
+import { prepareRoot } from "./rootfs.js";
+import { RootDir } from "./inroot.js";
+import { resolveIdentity, type Identity } from "./passwd.js";
+
+export const NS_INIT = fileURLToPath(new URL("./ns-init", import.meta.url));
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface RunHooks {
+  /**
+   * Called inside the new namespaces, before the root is prepared: the place
+   * to mount the root filesystem (box mounts its overlay here, so the mount
+   * lives and dies with the container's mount namespace). Sync on purpose.
+   */
+  mountRoot?: () => void;
+  /** Called with the PID of ns-init before it goes on (e.g. to join a cgroup). Sync on purpose. */
+  beforeStart?: (pid: number) => void;
+  /** Called once the command runs (its pid, as seen from the host). */
+  started?: (pid: number) => void;
+}
+
+/** Signals a foreground ns-exec passes on to the container, as `docker run` proxies them. */
+const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+
+function identity(o: NsExecOptions): Identity | undefined {
+  if (o.setuid === undefined && o.setgid === undefined && o.root === undefined) return undefined;
+  let passwd: string | null = null;
+  let group: string | null = null;
+  if (o.root !== undefined) {
+    const r = new RootDir(o.root);
+    try {
+      passwd = r.readFile("/etc/passwd");
+      group = r.readFile("/etc/group");
+    } finally {
+      r.close();
+    }
+  }
+  return resolveIdentity(o.setuid, o.setgid, passwd, group);
+}
+
+function environment(o: NsExecOptions, id: Identity | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (!o.clearEnv) Object.assign(env, process.env);
+  if (o.clearEnv) {
+    env.PATH = DEFAULT_PATH;
+    if (o.hostname !== undefined) env.HOSTNAME = o.hostname;
+    if (o.tty) env.TERM = "xterm";
+  }
+  for (const e of o.env) {
+    const i = e.indexOf("=");
+    if (i < 0) {
+      const v = process.env[e];
+      if (v !== undefined) env[e] = v;
+    } else env[e.slice(0, i)] = e.slice(i + 1);
+  }
+  if (o.clearEnv && env.HOME === undefined) env.HOME = id?.home ?? "/root";
+  return env;
+}
+
+export function initArgs(o: NsExecOptions, id: Identity | undefined, sync: boolean): string[] {
+  const a: string[] = ["-e", "4"];
+  if (sync) a.push("-s");
+  if (o.unshare.user) a.push("-Y");
+  if (o.root !== undefined) a.push("-r", o.root);
+  if (o.cwd !== undefined) a.push("-w", o.cwd);
+  if (id) a.push("-u", String(id.uid), "-g", String(id.gid), "-G", id.groups.join(","));
+  if (o.caps !== undefined) a.push("-C", o.caps.toString(16));
+  for (const m of o.maskedPaths) a.push("-m", m);
+  for (const r of o.readonlyPaths) a.push("-o", r);
+  for (const r of o.rlimits) a.push("-R", `${r.name}=${r.soft}:${r.hard}`);
+  if (o.noNewPrivileges) a.push("-n");
+  if (o.init) a.push("-i");
+  if (o.tty) a.push("-t");
+  if (o.unshare.cgroup) a.push("-c");
+  if (o.dieWithParent) a.push("-k");
+  a.push("--", ...o.command);
+  return a;
+}
+
+function enterNamespaces(o: NsExecOptions): void {
+  if (o.join.length || o.netPath) {
+    // setns(CLONE_NEWNS) needs an fs_struct of our own; Node's threads share one.
+    unshare(0x00000200 /* CLONE_FS */);
+    const joins = [...o.join];
+    if (o.netPath) joins.push({ kind: "net", path: o.netPath });
+    for (const ns of NAMESPACES) {
+      for (const j of joins.filter((x) => x.kind === ns.kind)) {
+        if (ns.kind === "user") throw new ExitError("joining a user namespace is not supported yet", 1);
+        const fd = openSync(j.path, O.RDONLY | O.CLOEXEC);
+        try {
+          setns(fd, ns.flag, `${j.path} (${ns.kind})`);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
+  }
+  let flags = 0;
+  for (const ns of NAMESPACES) {
+    if (!o.unshare[ns.kind]) continue;
+    // CLONE_NEWUSER is ns-init's (single-threaded); with a user namespace,
+    // ns-init also makes the PID namespace so that it owns it; the cgroup
+    // namespace waits until ns-init sits in its cgroup.
+    if (ns.kind === "user" || ns.kind === "cgroup") continue;
+    if (ns.kind === "pid" && o.unshare.user) continue;
+    flags |= ns.flag;
+  }
+  if (flags) unshare(flags);
+  // A new network namespace starts with lo down; Docker brings it up.
+  if (o.unshare.net) linkUp("lo");
+}
+
+function writeMaps(pid: number, o: NsExecOptions): void {
+  const fmt = (m: { inside: number; outside: number; count: number }[]) =>
+    m.map((x) => `${x.inside} ${x.outside} ${x.count}\n`).join("");
+  writeFileSync(`/proc/${pid}/uid_map`, fmt(o.uidMap));
+  writeFileSync(`/proc/${pid}/gid_map`, fmt(o.gidMap.length ? o.gidMap : o.uidMap));
+}
+
+/**
+ * Run the command and resolve to its exit status. Leaves the calling
+ * thread inside the new namespaces: the process is expected to exit after.
+ */
+export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<number> {
+  validate(o);
+  const id = identity(o);
+  const env = environment(o, id);
+
+  let pty: { master: number; slave: string } | undefined;
+  let slaveFd: number | undefined;
+  if (o.tty) {
+    pty = openpty();
+    slaveFd = openSync(pty.slave, O.RDWR | O.NOCTTY | O.CLOEXEC);
+    const size = process.stdout.isTTY ? getWinSize(1) : null;
+    if (size) setWinSize(pty.master, size);
+  }
+
+  enterNamespaces(o);
+  if (o.hostname !== undefined) sethostname(o.hostname);
+  hooks.mountRoot?.();
+  if (o.root !== undefined && o.unshare.mount) prepareRoot(o, pty?.slave);
+
+  const sync = hooks.beforeStart !== undefined || !!o.unshare.user;
+  const stdio: StdioOptions = slaveFd !== undefined ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"] : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
+  const child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
+  if (slaveFd !== undefined) closeSync(slaveFd);
+
+  const syncPipe = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
+  const statusPipe = child.stdio[4] as NodeJS.ReadableStream;
+  let failure: { code: number; message: string } | undefined;
+  let spawnError: Error | undefined;
+  child.on("error", (e) => (spawnError = e));
+
+  const pid = child.pid;
+  if (pid !== undefined && hooks.beforeStart && !o.unshare.user) {
+    try {
+      hooks.beforeStart(pid);
+    } catch (e) {
+      child.kill("SIGKILL");
+      throw e;
+    }
+    syncPipe.write("1");
+  }
+
+  const statusDone = new Promise<void>((resolve) => {
+    let buf = "";
+    statusPipe.setEncoding("utf8");
+    statusPipe.on("data", (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line === "U" && pid !== undefined) {
+          try {
+            writeMaps(pid, o);
+            hooks.beforeStart?.(pid);
+            syncPipe.write("1");
+          } catch (e) {
+            failure = { code: 1, message: `write id maps of ${pid}: ${(e as Error).message}` };
+            child.kill("SIGKILL");
+          }
+        } else if (line.startsWith("E ")) {
+          const m = /^E (\d+) (.*)$/.exec(line);
+          failure = { code: Number(m?.[1] ?? 1), message: m?.[2] ?? line };
+        }
+      }
+    });
+    statusPipe.on("end", resolve);
+    statusPipe.on("error", () => resolve());
+    statusPipe.on("close", resolve);
+  });
+
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  for (const s of FORWARDED) if (!o.tty) process.on(s, forward);
+
+  let relayDone: Promise<void> = Promise.resolve();
+  let restoreTty = () => {};
+  if (pty) relayDone = relay(pty.master, o.stdin, (r) => (restoreTty = r));
+
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.on("exit", (c, s) => resolve([c, s]));
+    child.on("error", () => resolve([null, null]));
+  });
+  await statusDone;
+  await Promise.race([relayDone, new Promise((r) => setTimeout(r, 200))]);
+  restoreTty();
+  for (const s of FORWARDED) process.off(s, forward);
+  syncPipe.destroy();
+
+  if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
+  if (failure) throw new ExitError(failure.message, failure.code);
+  if (pid !== undefined) hooks.started?.(pid);
+  if (signal) return 128 + (osSignal(signal) ?? 0);
+  return code ?? 1;
+}
+
+import { constants as osc } from "node:os";
+function osSignal(s: NodeJS.Signals): number | undefined {
+  return osc.signals[s];
+}
+
+/** Copy between our terminal and the pty master until the container side closes. */
+function relay(master: number, withStdin: boolean, setRestore: (f: () => void) => void): Promise<void> {
+  const input = process.stdin;
+  const out = new tty.ReadStream(master);
+  const masterWrite = new tty.WriteStream(master);
+  if (withStdin && input.isTTY) {
+    input.setRawMode(true);
+    setRestore(() => input.setRawMode(false));
+  }
+  const onResize = () => {
+    const size = getWinSize(1);
+    if (size) setWinSize(master, size);
+  };
+  process.stdout.on("resize", onResize);
+  if (withStdin) {
+    input.on("data", (d) => masterWrite.write(d));
+    input.resume();
+  }
+  return new Promise((resolve) => {
+    out.on("data", (d) => process.stdout.write(d));
+    const done = () => {
+      process.stdout.off("resize", onResize);
+      if (withStdin) {
+        input.pause();
+        (input as unknown as { unref?: () => void }).unref?.();
+      }
+      resolve();
+    };
+    out.on("end", done);
+    out.on("error", done);
+    out.on("close", done);
+  });
+}
