@@ -4,7 +4,7 @@
  * signals, and return the exit status the way util-linux does (the
  * command's own, 128+n for a signal, 126/127 for exec failures).
  */
-import { spawn, type StdioOptions } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { closeSync, openSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tty from "node:tty";
@@ -155,9 +155,17 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
   hooks.mountRoot?.();
   if (o.root !== undefined && o.unshare.mount) prepareRoot(o, pty?.slave);
 
+  // Handlers go in before the spawn: a signal that arrives while the
+  // container starts must reach it, not kill ns-exec with its default action.
+  let child: ChildProcess | undefined;
+  const pending: NodeJS.Signals[] = [];
+  const forward = (sig: NodeJS.Signals) => (child?.pid !== undefined ? child.kill(sig) : pending.push(sig));
+  if (!o.tty) for (const s of FORWARDED) process.on(s, forward);
+
   const sync = hooks.beforeStart !== undefined || !!o.unshare.user;
   const stdio: StdioOptions = slaveFd !== undefined ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"] : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
-  const child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
+  child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
+  for (const sig of pending.splice(0)) child.kill(sig);
   if (slaveFd !== undefined) closeSync(slaveFd);
 
   const syncPipe = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
@@ -206,16 +214,14 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
     statusPipe.on("close", resolve);
   });
 
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
-  for (const s of FORWARDED) if (!o.tty) process.on(s, forward);
 
   let relayDone: Promise<void> = Promise.resolve();
   let restoreTty = () => {};
   if (pty) relayDone = relay(pty.master, o.stdin, (r) => (restoreTty = r));
 
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    child.on("exit", (c, s) => resolve([c, s]));
-    child.on("error", () => resolve([null, null]));
+    child!.on("exit", (c, s) => resolve([c, s]));
+    child!.on("error", () => resolve([null, null]));
   });
   await statusDone;
   await Promise.race([relayDone, new Promise((r) => setTimeout(r, 200))]);

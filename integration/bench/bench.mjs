@@ -1,0 +1,373 @@
+#!/usr/bin/env node
+// pnpm bench: how long a do-nothing container takes, box against its peers, on one busybox rootfs.
+//
+// Each row runs its command BENCH_N times (default 20) after 2 warm-ups, one at a time, and reports
+// the median and p90 wall time of the whole command as a user would see it. A row whose tool is
+// missing or fails is reported as n/a or failed with the reason; the others still run. Everything
+// the bench makes (bundles, temporary stores, the podman image) is removed at the end.
+//
+// Run as root: runc, crun, podman and unshare need it, and so do box and ns-exec.
+
+import { spawnSync } from "node:child_process";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, release, tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+const repo = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+const N = positiveInt(process.env.BENCH_N, 20);
+const WARMUP = 2;
+const TIMEOUT_MS = 60_000;
+const PODMAN_IMAGE = "localhost/box-bench-busybox";
+const ID_PREFIX = `boxbench-${process.pid}-`;
+
+function positiveInt(s, dflt) {
+  if (s === undefined || s === "") return dflt;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) {
+    log(`BENCH_N must be a positive integer, not ${JSON.stringify(s)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function which(name) {
+  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
+  for (const d of dirs) {
+    if (!d) continue;
+    try {
+      accessSync(join(d, name), constants.X_OK);
+      return join(d, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function envWithout(name, base = process.env) {
+  const env = { ...base };
+  delete env[name];
+  return env;
+}
+
+/** Run once, synchronously; the wall time covers the spawn, the command and its exit. */
+function exec(argv, opts = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), {
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: TIMEOUT_MS,
+    killSignal: "SIGKILL",
+    maxBuffer: 16 << 20,
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const stdout = r.stdout?.toString() ?? "";
+  const stderr = r.stderr?.toString() ?? "";
+  let failure;
+  if (r.error) failure = r.error.code === "ETIMEDOUT" ? `timed out after ${TIMEOUT_MS} ms` : r.error.message;
+  else if (r.signal) failure = `killed by ${r.signal}`;
+  else if (r.status !== 0) failure = `exit status ${r.status}`;
+  return { ms, failure, stdout, stderr };
+}
+
+function describeFailure(argv, r) {
+  const out = [r.stderr.trim(), r.stdout.trim()].filter(Boolean).join("\n").split("\n").slice(-15);
+  return `\`${argv.join(" ")}\`: ${r.failure}${out.length && out[0] ? `\n${out.map((l) => `    | ${l}`).join("\n")}` : ""}`;
+}
+
+// ^C stops the bench between runs and still cleans up. A handler only runs when the event loop
+// turns, so bench() yields to it after every (synchronous) run.
+let interrupted = false;
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130); // a second ^C: give up on cleaning up
+    interrupted = true;
+    log(`${sig}: stopping after this run, then cleaning up`);
+  });
+}
+const yieldToSignals = () => new Promise((r) => setImmediate(r));
+
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  const p90 = s[Math.max(0, Math.ceil(0.9 * s.length) - 1)];
+  return { median, p90 };
+}
+
+const rows = [];
+
+/** Skip a row with the reason its tool is unavailable. */
+function na(name, reason) {
+  rows.push({ name, na: reason });
+  log(`${name}: n/a (${reason})`);
+}
+
+/**
+ * Time one row. argvFor(i) gives the command for iteration i (so runc can use a fresh container id);
+ * after(i, result) runs untimed after each iteration (to remove a container that failed to go).
+ */
+async function bench(name, argvFor, { env, after, failAsNa = false } = {}) {
+  log(`${name}: ${WARMUP} warm-up + ${N} runs`);
+  const samples = [];
+  for (let i = 0; i < WARMUP + N; i++) {
+    await yieldToSignals();
+    if (interrupted) throw new Error("interrupted");
+    const argv = argvFor(i);
+    const r = exec(argv, { env });
+    after?.(i, r);
+    if (r.failure) {
+      log(`${name}: failed on run ${i + 1}: ${describeFailure(argv, r)}`);
+      const first = r.stderr.trim().split("\n")[0];
+      const why = first ? `${r.failure}: ${first.slice(0, 100)}` : r.failure;
+      rows.push(failAsNa ? { name, na: `fails on this host: ${why}` } : { name, failed: why });
+      return;
+    }
+    if (i >= WARMUP) samples.push(r.ms);
+  }
+  rows.push({ name, ...stats(samples) });
+}
+
+function fmtMs(x) {
+  return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+}
+
+function ratio(row, base) {
+  if (row.median === undefined || base?.median === undefined) return "-";
+  return `${(row.median / base.median).toFixed(2)}x`;
+}
+
+function printTable(runcRow, podmanRow) {
+  const header = ["name", "median ms", "p90 ms", "vs runc", "vs podman", ""];
+  const lines = rows.map((r) => {
+    if (r.na) return [r.name, "n/a", "-", "-", "-", r.na];
+    if (r.failed) return [r.name, "failed", "-", "-", "-", r.failed];
+    return [r.name, fmtMs(r.median), fmtMs(r.p90), ratio(r, runcRow), ratio(r, podmanRow), ""];
+  });
+  const widths = header.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c].length)));
+  const fmt = (cells) =>
+    cells
+      .map((cell, c) => (c === 0 || c === 5 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .join(" | ")
+      .replace(/[ |]+$/, "");
+  console.log(fmt(header));
+  console.log(widths.slice(0, 5).map((w) => "-".repeat(w)).join("-|-"));
+  for (const l of lines) console.log(fmt(l));
+}
+
+function target(label, row, base, limit, indent = "  ") {
+  let verdict;
+  if (!row || row.median === undefined) verdict = `n/a (${row?.na ?? row?.failed ?? "not run"})`;
+  else if (!base || base.median === undefined) verdict = `n/a (baseline: ${base?.na ?? base?.failed ?? "not run"})`;
+  else {
+    const r = row.median / base.median;
+    verdict = `${r <= limit ? "PASS" : "MISS"} (${r.toFixed(2)}x)`;
+  }
+  console.log(`${indent}${label.padEnd(36 - indent.length)} ${verdict}`);
+}
+
+/** Unmount (lazily, deepest first) anything still mounted under dir; rm -r must not cross a mount. */
+function unmountUnder(dir) {
+  const targets = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((t) => t && (t === dir || t.startsWith(`${dir}/`)))
+    .map((t) => t.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+    .sort((a, b) => b.length - a.length);
+  for (const t of targets) {
+    log(`unmounting leftover ${t}`);
+    spawnSync("umount", ["-l", t]);
+  }
+}
+
+function removeContainers(runtime) {
+  const r = spawnSync(runtime, ["list", "-q"], { encoding: "utf8" });
+  for (const id of (r.stdout ?? "").split("\n")) {
+    if (id.startsWith(ID_PREFIX)) spawnSync(runtime, ["delete", "-f", id], { stdio: "ignore" });
+  }
+}
+
+async function main() {
+  if (process.getuid?.() !== 0) log("not running as root: most rows will fail");
+  const work = mkdtempSync(join(tmpdir(), "boxbench-"));
+  const cleanups = [];
+  let podmanImported = false;
+  try {
+    // ---- the rootfs ----
+    const tar = join(work, "busybox.tar");
+    const built = exec([join(repo, "integration", "images", "busybox.sh"), tar]);
+    if (built.failure) throw new Error(`build the busybox rootfs: ${describeFailure(["busybox.sh", tar], built)}`);
+    const extract = (dir) => {
+      mkdirSync(dir, { recursive: true });
+      const r = exec(["tar", "-xpf", tar, "--numeric-owner", "-C", dir]);
+      if (r.failure) throw new Error(`extract the rootfs: ${describeFailure(["tar", "-xpf", tar], r)}`);
+      return dir;
+    };
+    const rootfs = extract(join(work, "rootfs"));
+    const bundle = join(work, "bundle");
+    extract(join(bundle, "rootfs"));
+
+    const node = process.execPath;
+    const nec = process.env.NODE_EXTRA_CA_CERTS;
+    const necGiven = nec ? `NODE_EXTRA_CA_CERTS=${nec}` : "NODE_EXTRA_CA_CERTS not set";
+    const envUnset = envWithout("NODE_EXTRA_CA_CERTS");
+
+    console.log(`# box bench: ${N} runs after ${WARMUP} warm-ups per row`);
+    console.log(`# kernel ${release()}, ${cpus().length} cpus, node ${process.version}, ${necGiven}`);
+    const cgv = spawnSync("stat", ["-fc", "%T", "/sys/fs/cgroup"], { encoding: "utf8" }).stdout?.trim();
+    console.log(`# /sys/fs/cgroup is ${cgv === "cgroup2fs" ? "cgroup v2" : `${cgv} (cgroup v1 or hybrid)`}`);
+
+    // ---- box run ----
+    const boxBin = join(repo, "packages", "box", "bin", "box");
+    const mkrootBin = join(repo, "packages", "mkroot", "bin", "mkroot");
+    const boxRows = ["box run --rm --network none busybox true", "box run ... (NODE_EXTRA_CA_CERTS unset)"];
+    if (!existsSync(join(repo, "packages", "box", "dist", "bin.js"))) {
+      for (const r of boxRows) na(r, "packages/box is not built: pnpm build");
+    } else if (!existsSync(join(repo, "packages", "mkroot", "dist", "bin.js"))) {
+      for (const r of boxRows) na(r, "packages/mkroot is not built: pnpm build");
+    } else {
+      const boxEnv = { ...process.env, BOX_ROOT: join(work, "box-root"), BOX_RUN: join(work, "box-run") };
+      cleanups.push(() => {
+        // Remove the image through the tool first so it can undo anything it made outside BOX_ROOT.
+        spawnSync(mkrootBin, ["rm", "busybox:latest"], { env: boxEnv, stdio: "ignore" });
+      });
+      const imp = exec([mkrootBin, "import", "--change", 'CMD ["sh"]', "busybox:latest", tar], { env: boxEnv });
+      if (imp.failure) {
+        const why = `mkroot import failed: ${imp.failure}`;
+        log(`box: ${describeFailure(["mkroot", "import", "busybox:latest", tar], imp)}`);
+        for (const r of boxRows) rows.push({ name: r, failed: why });
+      } else {
+        const argv = [boxBin, "run", "--rm", "--network", "none", "busybox", "true"];
+        await bench(boxRows[0], () => argv, { env: boxEnv });
+        if (nec) await bench(boxRows[1], () => argv, { env: envWithout("NODE_EXTRA_CA_CERTS", boxEnv) });
+        else na(boxRows[1], "NODE_EXTRA_CA_CERTS is not set here; same as the row above");
+      }
+    }
+
+    // ---- ns-exec ----
+    const nsRows = ["ns-exec --pid --mount --uts --ipc --net", "ns-exec ... (NODE_EXTRA_CA_CERTS unset)"];
+    if (!existsSync(join(repo, "packages", "ns-exec", "dist", "bin.js"))) {
+      for (const r of nsRows) na(r, "packages/ns-exec is not built: pnpm build");
+    } else {
+      const argv = [join(repo, "packages", "ns-exec", "bin", "ns-exec"), "--pid", "--mount", "--uts", "--ipc", "--net", "--root", rootfs, "--", "/bin/true"];
+      await bench(nsRows[0], () => argv);
+      if (nec) await bench(nsRows[1], () => argv, { env: envUnset });
+      else na(nsRows[1], "NODE_EXTRA_CA_CERTS is not set here; same as the row above");
+    }
+
+    // ---- runc and crun, one OCI bundle ----
+    const runc = which("runc");
+    const crun = which("crun");
+    if (!runc) na("runc run", "runc is not installed: apt-get install runc");
+    if (!crun) na("crun run", "crun is not installed: apt-get install crun");
+    if (runc || crun) {
+      const spec = exec([runc ?? crun, "spec"], { cwd: bundle });
+      if (spec.failure) {
+        const why = `${runc ? "runc" : "crun"} spec failed: ${spec.failure}`;
+        log(describeFailure([runc ?? crun, "spec"], spec));
+        if (runc) rows.push({ name: "runc run", failed: why });
+        if (crun) rows.push({ name: "crun run", failed: why });
+      } else {
+        const cfgPath = join(bundle, "config.json");
+        const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
+        cfg.process.terminal = false;
+        cfg.process.args = ["/bin/true"];
+        cfg.root.readonly = false;
+        writeFileSync(cfgPath, `${JSON.stringify(cfg, null, 2)}\n`);
+        let seq = 0;
+        for (const [name, bin] of [["runc run", runc], ["crun run", crun]]) {
+          if (!bin) continue;
+          const rt = bin.split("/").pop();
+          cleanups.push(() => removeContainers(bin));
+          const ids = [];
+          // runc is the baseline; crun is a peer worth seeing but known to refuse some hosts
+          // (crun 1.8 rejects cgroup v1 "hybrid" hosts with controllers left in the v2 tree).
+          await bench(name, () => {
+            const id = `${ID_PREFIX}${rt}-${seq++}`;
+            ids.push(id);
+            return [bin, "run", "-b", bundle, id];
+          }, {
+            // A failed run can leave its container created; remove it so the next id starts clean.
+            after: (_i, r) => {
+              if (r.failure) spawnSync(bin, ["delete", "-f", ids[ids.length - 1]], { stdio: "ignore" });
+            },
+            failAsNa: name.startsWith("crun"),
+          });
+        }
+      }
+    }
+
+    // ---- podman ----
+    const podman = which("podman");
+    if (!podman) na("podman --runtime runc run --rm", "podman is not installed: apt-get install podman");
+    else if (!runc) na("podman --runtime runc run --rm", "runc is not installed");
+    else {
+      cleanups.push(() => {
+        if (podmanImported) spawnSync(podman, ["rmi", "-f", PODMAN_IMAGE], { stdio: "ignore" });
+      });
+      const imp = exec([podman, "import", "--quiet", tar, PODMAN_IMAGE]);
+      if (imp.failure) {
+        log(`podman: ${describeFailure(["podman", "import", tar, PODMAN_IMAGE], imp)}`);
+        rows.push({ name: "podman --runtime runc run --rm", failed: `podman import failed: ${imp.failure}` });
+      } else {
+        podmanImported = true;
+        await bench("podman --runtime runc run --rm", () => [
+          podman, "--runtime", runc, "run", "--rm", "--network", "none",
+          "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", PODMAN_IMAGE, "true",
+        ]);
+      }
+    }
+
+    // ---- the kernel floor ----
+    const unshare = which("unshare");
+    const chroot = which("chroot");
+    if (!unshare || !chroot) na("unshare + chroot (kernel floor)", "unshare or chroot missing: util-linux, coreutils");
+    else await bench("unshare + chroot (kernel floor)", () => [unshare, "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", chroot, rootfs, "/bin/true"]);
+
+    // ---- node's own start-up ----
+    await bench(`node -e 0 (${nec ? "NODE_EXTRA_CA_CERTS set" : "NODE_EXTRA_CA_CERTS not set"})`, () => [node, "-e", "0"]);
+    if (nec) await bench("node -e 0 (NODE_EXTRA_CA_CERTS unset)", () => [node, "-e", "0"], { env: envUnset });
+    else na("node -e 0 (NODE_EXTRA_CA_CERTS unset)", "not set here; same as the row above");
+
+    // ---- report ----
+    const find = (prefix) => rows.find((r) => r.name.startsWith(prefix));
+    const runcRow = find("runc run");
+    const podmanRow = find("podman ");
+    console.log("");
+    printTable(runcRow, podmanRow);
+    console.log("");
+    console.log("targets (median against median):");
+    target("ns-exec <= 3x runc", find("ns-exec --pid"), runcRow, 3);
+    target("box run <= 5x runc", find("box run --rm"), runcRow, 5);
+    target("box run <= 0.5x podman", find("box run --rm"), podmanRow, 0.5);
+    // The same targets without the CA bundle, which node parses at every start when it is set.
+    if (nec) {
+      console.log("  with NODE_EXTRA_CA_CERTS unset:");
+      target("ns-exec <= 3x runc", find("ns-exec ..."), runcRow, 3, "    ");
+      target("box run <= 5x runc", find("box run ..."), runcRow, 5, "    ");
+      target("box run <= 0.5x podman", find("box run ..."), podmanRow, 0.5, "    ");
+    }
+  } finally {
+    for (const c of cleanups.reverse()) {
+      try {
+        c();
+      } catch (e) {
+        log(`cleanup: ${e.message}`);
+      }
+    }
+    try {
+      unmountUnder(work);
+      rmSync(work, { recursive: true, force: true });
+    } catch (e) {
+      log(`cleanup: remove ${work}: ${e.message}`);
+    }
+  }
+}
+
+main().catch((e) => {
+  log(e.message);
+  process.exitCode = 1;
+});
