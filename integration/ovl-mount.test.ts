@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mountsUnder } from "../packages/ovl-mount/src/mountinfo.js";
 import { cleanup, mountSkipReason, tempDir } from "../packages/ovl-mount/src/testutil/fixture.js";
 import { readTar } from "../packages/ovl-mount/src/testutil/tar.js";
+import { expectOk, harness, importBusybox, isBuilt } from "./lib/harness.js";
 
 const BIN = "/work/main/packages/ovl-mount/bin/ovl-mount";
 
@@ -201,5 +202,37 @@ describe.skipIf(skip)("ovl-mount as root", () => {
     expect(entries.every((e) => e.mtime <= 1700000000)).toBe(true);
     const t = spawnSync("tar", ["-tf", "-"], { input: a.stdoutBuf });
     expect(t.stdout.toString()).toBe(".wh.gone\nsame\n");
+  });
+});
+
+describe.skipIf(skip)("ovl-mount in a pipeline with mkroot", () => {
+  const built = isBuilt("mkroot");
+  if (!built) console.warn("mkroot pipeline test skipped: packages/mkroot is not built");
+  it.skipIf(!built)("mounts `mkroot layers busybox | xargs ovl-mount ...` and leaves nothing behind", async () => {
+    const h = await harness();
+    try {
+      await importBusybox(h);
+      const c = path.join(h.root, "c1");
+      const sh = (script: string) => h.run(["sh", "-c", script], { cwd: h.root });
+      expectOk(await sh("mkdir -p c1/upper c1/work c1/rootfs"));
+      const r = expectOk(
+        await sh("mkroot layers busybox | xargs ovl-mount --upper c1/upper --work c1/work --target c1/rootfs"),
+      );
+      expect(r.stdout).toBe(`${c}/rootfs\n`);
+      try {
+        expect(fs.existsSync(path.join(c, "rootfs/bin/busybox"))).toBe(true);
+        expectOk(await sh("rm c1/rootfs/bin/busybox && echo hi > c1/rootfs/root/hello"));
+      } finally {
+        expectOk(await h.tool("ovl-mount", "--umount", `${c}/rootfs`));
+      }
+      // spawnSync, not h.run: the tar is bytes, and h.run decodes stdout as UTF-8.
+      const diff = spawnSync(BIN, ["--diff", `${c}/upper`, "--mtime", "0"], { env: h.env });
+      expect(diff.status, diff.stderr.toString()).toBe(0);
+      const t = spawnSync("tar", ["-tf", "-"], { input: diff.stdout });
+      expect(t.stdout.toString()).toBe("bin/\nbin/.wh.busybox\nroot/\nroot/hello\n");
+    } finally {
+      // Throws if a mount (or anything else) under the harness' dirs was left.
+      await h.cleanup();
+    }
   });
 });

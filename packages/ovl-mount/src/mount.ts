@@ -1,0 +1,273 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {
+  AT,
+  FSCONFIG,
+  FSMOUNT,
+  FSOPEN,
+  MNT,
+  MOUNT_ATTR,
+  MOVE_MOUNT,
+  MS,
+  SysError,
+  fsconfig,
+  fsmount,
+  fsopen,
+  mount,
+  moveMount,
+  umount2,
+} from "@box/sys";
+import { checkPaths } from "./preflight.js";
+import { validate, type OverlaySpec } from "./validate.js";
+import { buildData, extraOptions, fits, MOUNT_DATA_MAX } from "./mountdata.js";
+import { fsCall } from "./fserr.js";
+import { readMountinfo } from "./mountinfo.js";
+
+/**
+ * Which kernel interface mounts the overlay. "auto" tries the new mount API
+ * with one "lowerdir+" per layer and falls back to mount(2) where the kernel
+ * lacks it; the other two force one path (the tests force "legacy").
+ */
+export type MountApi = "auto" | "new" | "legacy";
+
+export interface MountOptions {
+  api?: MountApi;
+}
+
+/**
+ * overlayfs reports some refusals (upper and work under two mounts, for one)
+ * only with pr_err, not on the fs context, so the errno is all the caller
+ * gets; say where the reason is.
+ */
+const DMESG = "; overlayfs logs the reason to the kernel log (dmesg)";
+
+/** The new mount API cannot do this mount; mount(2) can still try. */
+class Unsupported extends Error {}
+
+/** One failed step of the new mount API, with what the kernel logged on the fs context. */
+class FsContextError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  constructor(err: SysError, what: string, log: string[]) {
+    // SysError's message is `syscall detail: CODE (text)`; keep its tail.
+    const tail = err.message.slice(err.message.lastIndexOf(`: ${err.code} (`));
+    super(`${what}${tail}${log.length ? ": " + log.join("; ") : what.endsWith("CREATE") ? DMESG : ""}`);
+    this.errno = err.errno;
+    this.code = err.code;
+  }
+}
+
+/**
+ * Messages the kernel left on an fs context fd ("e overlay: ..."): read(2)
+ * gives one per call until ENODATA. They name the real cause of an EINVAL.
+ */
+function readLog(fd: number): string[] {
+  const out: string[] = [];
+  const buf = Buffer.alloc(1024);
+  for (let i = 0; i < 32; i++) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch {
+      break;
+    }
+    if (n <= 0) break;
+    out.push(buf.toString("utf8", 0, n).trim().replace(/^[ewi] /, ""));
+  }
+  return out;
+}
+
+function closeQuietly(fd: number): void {
+  if (fd < 0) return;
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Nothing left to undo: the fd number is gone either way.
+  }
+}
+
+/**
+ * Before Linux 6.5 overlayfs had no fs_context of its own. The VFS's legacy
+ * one accepts any key, glues them all into one page of mount data, and only
+ * FSCONFIG_CMD_CREATE finds "lowerdir+" unknown, or fails once the page is
+ * full; neither says "fall back". A key no file system knows tells the two
+ * apart: overlayfs' own parser refuses it with EINVAL, the legacy one takes it.
+ */
+function acceptsAnyKey(fd: number): boolean {
+  try {
+    fsconfig(fd, FSCONFIG.SET_FLAG, "ovl-mount-probe", null);
+    return true;
+  } catch (err) {
+    if (!(err instanceof SysError && err.code === "EINVAL")) throw err;
+    readLog(fd); // "Unknown parameter": expected, and not to be shown with a later error
+    return false;
+  }
+}
+
+function mountNew(spec: OverlaySpec, forced: boolean): void {
+  let fd: number;
+  try {
+    fd = fsopen("overlay", FSOPEN.CLOEXEC);
+  } catch (err) {
+    // ENOSYS: before Linux 5.2, or a seccomp filter that hides the new API.
+    if (!forced && err instanceof SysError && err.code === "ENOSYS") throw new Unsupported(err.message);
+    throw err;
+  }
+  let mfd = -1;
+  try {
+    const step = (what: string, fn: () => void): void => {
+      try {
+        fn();
+      } catch (err) {
+        if (err instanceof SysError) throw new FsContextError(err, what, readLog(fd));
+        throw err;
+      }
+    };
+    const set = (key: string, value: string): void =>
+      step(`fsconfig ${key}=${value}`, () => fsconfig(fd, FSCONFIG.SET_STRING, key, value));
+
+    if (!forced && acceptsAnyKey(fd)) {
+      throw new Unsupported("overlayfs has no fs_context of its own (Linux < 6.5)");
+    }
+    set("source", "overlay");
+    spec.lower.forEach((dir, i) => {
+      // "lowerdir+" (Linux 6.8) adds one layer per call, top first, so the
+      // list is never one string and one page of mount data is no limit.
+      // Older kernels answer the unknown key with EINVAL.
+      if (i === 0 && !forced) {
+        try {
+          fsconfig(fd, FSCONFIG.SET_STRING, "lowerdir+", dir);
+        } catch (err) {
+          const log = readLog(fd);
+          if (err instanceof SysError && err.code === "EINVAL" && !log.some((l) => !/unknown parameter/i.test(l))) {
+            throw new Unsupported(err.message);
+          }
+          if (err instanceof SysError) throw new FsContextError(err, `fsconfig lowerdir+=${dir}`, log);
+          throw err;
+        }
+        return;
+      }
+      set("lowerdir+", dir);
+    });
+    if (spec.upper !== undefined && spec.work !== undefined) {
+      set("upperdir", spec.upper);
+      set("workdir", spec.work);
+    }
+    for (const [k, v] of extraOptions(spec.upper !== undefined)) set(k, v);
+    step("fsconfig FSCONFIG_CMD_CREATE", () => fsconfig(fd, FSCONFIG.CMD_CREATE, null, null));
+
+    const attrs = spec.readonly || spec.upper === undefined ? MOUNT_ATTR.RDONLY : 0;
+    step("fsmount", () => {
+      mfd = fsmount(fd, FSMOUNT.CLOEXEC, attrs);
+    });
+    // Until move_mount the new mount is detached: closing mfd on failure
+    // unmounts it, so nothing is left behind.
+    moveMount(mfd, "", AT.FDCWD, spec.target, MOVE_MOUNT.F_EMPTY_PATH);
+  } finally {
+    closeQuietly(mfd);
+    closeQuietly(fd);
+  }
+}
+
+function mountLegacy(spec: OverlaySpec): void {
+  try {
+    mountLegacyData(spec);
+  } catch (err) {
+    if (err instanceof SysError && err.syscall === "mount" && err.code === "EINVAL") {
+      throw new Error(err.message + DMESG);
+    }
+    throw err;
+  }
+}
+
+function mountLegacyData(spec: OverlaySpec): void {
+  const flags = spec.readonly || spec.upper === undefined ? MS.RDONLY : 0;
+  const target = spec.target;
+  const full = buildData(spec);
+  if (fits(full)) {
+    mount({ source: "overlay", target, fstype: "overlay", flags, data: full });
+    return;
+  }
+  // Too long for one page. As Docker's overlay2 does with its l/ directory:
+  // short symlinks to the layers, named relative to the cwd, which mount(2)
+  // resolves the layer paths against. overlayfs holds the layers it found,
+  // not the names, so the links can go once the mount is made.
+  const short = buildData({ ...spec, lower: spec.lower.map((_, i) => i.toString(36)) });
+  if (!fits(short)) {
+    throw new Error(
+      `mount data is ${Buffer.byteLength(short)} bytes even with short layer names; mount(2) takes at most ${MOUNT_DATA_MAX - 1}`,
+    );
+  }
+  // The cwd is per process. Everything here is synchronous on the main
+  // thread, so no JavaScript runs while it is changed; box passes absolute
+  // paths everywhere, so libuv's pool threads are not affected either.
+  const cwd = fsCall(() => process.cwd());
+  const links = fsCall(() => fs.mkdtempSync(path.join(os.tmpdir(), "ovl-mount-")));
+  try {
+    spec.lower.forEach((dir, i) => fsCall(() => fs.symlinkSync(dir, path.join(links, i.toString(36)))));
+    fsCall(() => process.chdir(links));
+    try {
+      mount({ source: "overlay", target, fstype: "overlay", flags, data: short });
+    } finally {
+      process.chdir(cwd);
+    }
+  } finally {
+    fs.rmSync(links, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A single lower and no upper: overlayfs needs two layers to stack, and a
+ * read-only bind mount gives the same view.
+ */
+function bindReadonly(lower: string, target: string): void {
+  mount({ source: lower, target, flags: MS.BIND });
+  try {
+    // Read-only needs a second call: MS_RDONLY is ignored on the first bind.
+    mount({ target, flags: MS.BIND | MS.REMOUNT | MS.RDONLY });
+  } catch (err) {
+    umount2(target, MNT.DETACH);
+    throw err;
+  }
+}
+
+/**
+ * Mount `spec` at spec.target. Synchronous from start to end: box calls it
+ * right after unshare(CLONE_NEWNS), on the main thread. On failure nothing is
+ * left mounted and every fd is closed.
+ */
+export function mountOverlay(spec: OverlaySpec, opts: MountOptions = {}): void {
+  validate(spec);
+  const api = opts.api ?? "auto";
+  try {
+    checkPaths(spec);
+    const [only] = spec.lower;
+    if (spec.upper === undefined && spec.lower.length === 1 && only !== undefined) {
+      bindReadonly(only, spec.target);
+    } else if (api === "legacy") {
+      mountLegacy(spec);
+    } else {
+      try {
+        mountNew(spec, api === "new");
+      } catch (err) {
+        if (!(err instanceof Unsupported)) throw err;
+        mountLegacy(spec);
+      }
+    }
+  } catch (cause) {
+    throw new Error(`mount ${spec.target}`, { cause });
+  }
+}
+
+/** Unmount what mountOverlay mounted at `target`. */
+export function umountOverlay(target: string): void {
+  try {
+    const real = fsCall(() => fs.realpathSync(target));
+    // umount2 says only EINVAL for a directory that is not a mount point.
+    if (!readMountinfo().some((m) => m.mountPoint === real)) throw new Error("not a mount point");
+    umount2(real, MNT.UMOUNT_NOFOLLOW);
+  } catch (cause) {
+    throw new Error(`umount ${target}`, { cause });
+  }
+}
