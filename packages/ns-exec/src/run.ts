@@ -9,7 +9,7 @@ import { closeSync, openSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
-import { O, getWinSize, linkUp, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
+import { CLONE, O, getWinSize, linkUp, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
 import { NAMESPACES } from "./namespaces.js";
 import type { NsExecOptions } from "./options.js";
 import { validate } from "./options.js";
@@ -30,7 +30,7 @@ export interface RunHooks {
   mountRoot?: () => void;
   /** Called with the PID of ns-init before it goes on (e.g. to join a cgroup). Sync on purpose. */
   beforeStart?: (pid: number) => void;
-  /** Called once the command runs (its pid, as seen from the host). */
+  /** Called once ns-init is spawned and set free (its pid, as seen from the host). Sync on purpose. */
   started?: (pid: number) => void;
 }
 
@@ -138,8 +138,6 @@ function writeMaps(pid: number, o: NsExecOptions): void {
  */
 export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<number> {
   validate(o);
-  const id = identity(o);
-  const env = environment(o, id);
 
   let pty: { master: number; slave: string } | undefined;
   let slaveFd: number | undefined;
@@ -150,9 +148,16 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
     if (size) setWinSize(pty.master, size);
   }
 
+  // Keep a way back to the host's mount namespace: once the container is
+  // gone the caller cleans up on the host, where the container's rootfs is
+  // an empty directory and not a mount with volumes bound inside it.
+  const hostMnt = o.unshare.mount ? openSync("/proc/thread-self/ns/mnt", O.RDONLY | O.CLOEXEC) : undefined;
   enterNamespaces(o);
   if (o.hostname !== undefined) sethostname(o.hostname);
   hooks.mountRoot?.();
+  // Names resolve in the image's /etc/passwd: only now is the root in place.
+  const id = identity(o);
+  const env = environment(o, id);
   if (o.root !== undefined && o.unshare.mount) prepareRoot(o, pty?.slave);
 
   // Handlers go in before the spawn: a signal that arrives while the
@@ -184,6 +189,8 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
     }
     syncPipe.write("1");
   }
+
+  if (pid !== undefined) hooks.started?.(pid);
 
   const statusDone = new Promise<void>((resolve) => {
     let buf = "";
@@ -227,11 +234,14 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
   await Promise.race([relayDone, new Promise((r) => setTimeout(r, 200))]);
   restoreTty();
   for (const s of FORWARDED) process.off(s, forward);
+  if (hostMnt !== undefined) {
+    setns(hostMnt, CLONE.NEWNS, "host mount namespace");
+    closeSync(hostMnt);
+  }
   syncPipe.destroy();
 
   if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
   if (failure) throw new ExitError(failure.message, failure.code);
-  if (pid !== undefined) hooks.started?.(pid);
   if (signal) return 128 + (osSignal(signal) ?? 0);
   return code ?? 1;
 }

@@ -4,8 +4,29 @@
  * credential calls act on the calling thread, and only the main thread is the
  * one box controls (see STYLE.md, "Respect threads").
  */
-import koffi from "koffi";
+import { createRequire } from "node:module";
+import type * as Koffi from "koffi";
 
+const require = createRequire(import.meta.url);
+
+/**
+ * koffi's index.js pulls in its download and unpack helpers (zlib, https,
+ * crypto) before loading the native module: ~8 ms on every start of every
+ * tool. Load the prebuilt module for this platform directly, and fall back
+ * to the package's own loader where the layout differs.
+ */
+function loadKoffi(): typeof Koffi {
+  try {
+    const native = require(`koffi/build/koffi/${process.platform}_${process.arch}/koffi.node`) as typeof Koffi & { version?: string };
+    const pkg = require("koffi/package.json") as { version: string };
+    if (native.version === pkg.version) return native;
+  } catch {
+    // fall through to the regular entry point
+  }
+  return require("koffi") as typeof Koffi;
+}
+
+const koffi = loadKoffi();
 const lib = koffi.load("libc.so.6");
 
 export const libc = {

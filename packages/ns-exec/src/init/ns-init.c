@@ -21,6 +21,7 @@
  *              "E" line means the command was executed.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -87,8 +88,12 @@ static void die(int code, int err, const char *fmt, ...) {
   va_end(ap);
   char line[1200];
   int n;
-  if (err)
-    n = snprintf(line, sizeof line, "E %d %s: %s (%s)\n", code, msg, errname(err), strerror(err));
+  if (err) {
+    char desc[128];
+    snprintf(desc, sizeof desc, "%s", strerror(err));
+    desc[0] = (char)tolower((unsigned char)desc[0]);
+    n = snprintf(line, sizeof line, "E %d %s: %s (%s)\n", code, msg, errname(err), desc);
+  }
   else
     n = snprintf(line, sizeof line, "E %d %s\n", code, msg);
   if (n > (int)sizeof line - 1)
@@ -422,6 +427,12 @@ int main(int argc, char **argv) {
    * of the new cgroup namespace. */
   if (o.cgroupns && unshare(CLONE_NEWCGROUP) < 0)
     die(1, errno, "unshare CLONE_NEWCGROUP");
+  /* pivot_root moves the root of every task of the mount namespace that
+   * sits at the old root, and ns-exec's own thread shares ours: give the
+   * container a mount namespace of its own first (a copy of the prepared
+   * tree), so ns-exec keeps the host's root. */
+  if (o.root && !o.userns && unshare(CLONE_NEWNS) < 0)
+    die(1, errno, "unshare CLONE_NEWNS");
   if (o.root) {
     /* Mounts copied into a namespace of a less privileged user namespace are
      * locked, and pivot_root refuses a locked new root (EINVAL): bind it

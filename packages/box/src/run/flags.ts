@@ -1,0 +1,89 @@
+/**
+ * `box run` flags, as Docker spells them. Parsing stops at the image, so the
+ * command's own arguments pass through untouched.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs, str, list, flag, ExitError, UsageError } from "@box/cli";
+
+export interface RunFlags {
+  image: string;
+  args: string[];
+  rm: boolean;
+  interactive: boolean;
+  tty: boolean;
+  detach: boolean;
+  name?: string;
+  hostname?: string;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  volumes: string[];
+  readOnly: boolean;
+  tmpfs: string[];
+  network: string;
+  entrypoint?: string;
+  init: boolean;
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+  ulimits: string[];
+  explain: boolean;
+  help: boolean;
+}
+
+const SPEC = {
+  boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help"],
+  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint"],
+  multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit"],
+  alias: { i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume" },
+  stopEarly: true,
+};
+
+/** KEY=VALUE lines of an --env-file; comments and blank lines skipped, as Docker. */
+export function readEnvFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ExitError(`open ${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}`, 125);
+  }
+  return text
+    .split("\n")
+    .map((l) => l.replace(/^\s+/, ""))
+    .filter((l) => l && !l.startsWith("#"));
+}
+
+export function parseRunFlags(argv: string[]): RunFlags {
+  const p = parseArgs(argv, SPEC);
+  const help = flag(p, "help");
+  const [image, ...args] = p.rest;
+  if (!image && !help) throw new UsageError('"box run" requires at least 1 argument');
+  const env = [...list(p, "env-file").flatMap(readEnvFile), ...list(p, "env")];
+  return {
+    image: image ?? "",
+    args,
+    rm: flag(p, "rm"),
+    interactive: flag(p, "interactive"),
+    tty: flag(p, "tty"),
+    detach: flag(p, "detach"),
+    name: str(p, "name"),
+    hostname: str(p, "hostname"),
+    env,
+    workdir: str(p, "workdir"),
+    user: str(p, "user"),
+    volumes: list(p, "volume"),
+    readOnly: flag(p, "read-only"),
+    tmpfs: list(p, "tmpfs"),
+    network: str(p, "network") ?? str(p, "net") ?? "none",
+    entrypoint: str(p, "entrypoint"),
+    init: flag(p, "init"),
+    privileged: flag(p, "privileged"),
+    capAdd: list(p, "cap-add"),
+    capDrop: list(p, "cap-drop"),
+    securityOpt: list(p, "security-opt"),
+    ulimits: list(p, "ulimit"),
+    explain: flag(p, "explain"),
+    help,
+  };
+}
