@@ -1,0 +1,78 @@
+import { Readable } from "node:stream";
+
+export type Compression = "gzip" | "none";
+
+/** Magic numbers of the compressions a layer might come in, and what to do about each. */
+const MAGICS: Array<{ name: string; magic: number[]; hint: string }> = [
+  { name: "zstd", magic: [0x28, 0xb5, 0x2f, 0xfd], hint: "zstd -d" },
+  { name: "xz", magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], hint: "xz -d" },
+  { name: "bzip2", magic: [0x42, 0x5a, 0x68], hint: "bzip2 -d" },
+  { name: "lz4", magic: [0x04, 0x22, 0x4d, 0x18], hint: "lz4 -d" },
+];
+
+export const SNIFF_BYTES = 6;
+
+/** Plain tar or gzip, by magic number; other compressions are refused with the command that undoes them. */
+export function detectCompression(head: Buffer): Compression {
+  if (head.length === 0) throw new Error("empty input: expected a tar archive (plain or gzip)");
+  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  for (const { name, magic, hint } of MAGICS) {
+    if (head.length >= magic.length && magic.every((b, i) => head[i] === b)) {
+      throw new Error(`${name}-compressed input is not supported: decompress it first (${hint}) or use gzip`);
+    }
+  }
+  return "none";
+}
+
+/** A Node Readable for anything stream-like: old-style streams are wrapped. */
+export function toReadable(input: NodeJS.ReadableStream | Readable): Readable {
+  return input instanceof Readable ? input : new Readable().wrap(input);
+}
+
+/**
+ * Read the first `n` bytes (fewer at end of input) and push them back, so the stream is whole for
+ * whoever reads it next. Returns the bytes and whether the input already ended.
+ */
+export async function peek(r: Readable, n: number): Promise<{ head: Buffer; ended: boolean }> {
+  const chunks: Buffer[] = [];
+  let len = 0;
+  let ended = false;
+  while (len < n) {
+    const c = r.read() as Buffer | string | null;
+    if (c !== null) {
+      const b = typeof c === "string" ? Buffer.from(c) : c;
+      chunks.push(b);
+      len += b.length;
+      continue;
+    }
+    if (r.readableEnded) {
+      ended = true;
+      break;
+    }
+    ended = await new Promise<boolean>((resolve, reject) => {
+      const done = (value: boolean) => {
+        r.off("readable", onReadable);
+        r.off("end", onEnd);
+        r.off("error", onError);
+        r.off("close", onEnd);
+        resolve(value);
+      };
+      const onReadable = () => done(false);
+      const onEnd = () => done(true);
+      const onError = (e: Error) => {
+        r.off("readable", onReadable);
+        r.off("end", onEnd);
+        r.off("close", onEnd);
+        reject(e);
+      };
+      r.on("readable", onReadable);
+      r.once("end", onEnd);
+      r.once("close", onEnd);
+      r.once("error", onError);
+    });
+    if (ended) break;
+  }
+  const head = Buffer.concat(chunks);
+  if (!ended && head.length) r.unshift(head);
+  return { head, ended };
+}

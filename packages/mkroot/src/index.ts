@@ -1,0 +1,27 @@
+/**
+ * @box/mkroot: the local content-addressed image store. box calls this in-process; the
+ * `mkroot` command is a thin argv mapping over the same API.
+ */
+export { Store, DEFAULT_ROOT, REF_NAME_ANNOTATION, type Image, type ImageSummary, type ImportOptions, type RemoveOptions } from "./store.js";
+export {
+  applyChanges,
+  buildImageConfig,
+  canonicalConfig,
+  CHANGE_INSTRUCTIONS,
+  InvalidChangeError,
+  type HistoryEntry,
+  type ImageConfig,
+  type OciImageConfig,
+} from "./config.js";
+export { NoSuchImageError, AmbiguousImageError, ImageConflictError } from "./errors.js";
+export {
+  parseReference,
+  normalizeTaggedName,
+  splitTaggedName,
+  isLookupReference,
+  InvalidReferenceError,
+  type Reference,
+} from "./reference.js";
+export { entryPath, EntryError, OPAQUE_XATTR } from "./extract.js";
+export { unpackLayer, type UnpackedLayer, type Descriptor } from "./layer.js";
+export { parseCommand, run, HELP, type Command } from "./cli.js";

@@ -1,0 +1,149 @@
+/**
+ * One pass over a layer stream: the bytes as given are hashed and written to the blob file, the
+ * tar (after gunzip, if the input was gzip) is hashed for the diff_id and extracted, all at once.
+ */
+import { createHash } from "node:crypto";
+import { chmod, mkdir, open } from "node:fs/promises";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { extract } from "tar-stream";
+import { detectCompression, peek, SNIFF_BYTES, toReadable } from "./compression.js";
+import { EntryError, Extractor, type TarEntry } from "./extract.js";
+import "./pax.js";
+
+export const MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar";
+export const MEDIA_TYPE_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: { architecture: string; os: string };
+}
+
+export interface UnpackedLayer {
+  /** The blob as imported (gzip or plain tar), now at `blobPath`. */
+  blob: Descriptor;
+  /** sha256 of the uncompressed tar. */
+  diffId: string;
+  /** Bytes of regular-file content in the layer. */
+  size: number;
+  warnings: string[];
+}
+
+class Hasher extends Transform {
+  readonly hash = createHash("sha256");
+  size = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/**
+ * Extract `input` into `dir` (which must not exist; it is created 0755) and copy it to
+ * `blobPath`. On failure the caller removes both; nothing here is visible outside staging.
+ */
+export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dir: string, blobPath: string): Promise<UnpackedLayer> {
+  const src = toReadable(input);
+  const { head, ended } = await peek(src, SNIFF_BYTES);
+  const compression = detectCompression(head);
+  const source = ended ? Readable.from(head.length ? [head] : [], { objectMode: false }) : src;
+
+  await mkdir(dir, 0o755);
+  // The layer root is the container's `/`: 0755 unless the tar's own "./" entry says otherwise.
+  await chmod(dir, 0o755);
+
+  const blobFile = await open(blobPath, "wx", 0o600);
+  const blobHash = new Hasher();
+  let blobBytes = 0;
+  // Tee of the raw input into the blob file, one chunk at a time so the file keeps pace.
+  const tee = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      blobFile.write(chunk).then(
+        () => {
+          blobBytes += chunk.length;
+          cb(null, chunk);
+        },
+        (e: unknown) => cb(e as Error),
+      );
+    },
+  });
+  const tarHash = new Hasher();
+  const ex = extract();
+  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, blobHash, tee];
+  if (compression === "gzip") stages.push(createGunzip());
+  stages.push(tarHash, ex as unknown as NodeJS.WritableStream);
+
+  const extractor = new Extractor(dir);
+  let feedError: unknown;
+  let loopError: unknown;
+  const fed = (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((e: unknown) => {
+    feedError = e;
+  });
+  try {
+    for await (const entry of ex as unknown as AsyncIterable<TarEntry>) await extractor.entry(entry);
+  } catch (e) {
+    loopError = e;
+    // Stop reading: the caller's stream (stdin, a file) is not read to its end after a failure.
+    source.destroy();
+  }
+  await fed;
+  let stats;
+  try {
+    if (loopError !== undefined || feedError !== undefined) throw failure(loopError, feedError, extractor, compression);
+    stats = extractor.finish();
+    await blobFile.sync();
+  } finally {
+    await blobFile.close();
+  }
+  if (blobBytes !== blobHash.size) throw new Error(`blob ${blobPath}: wrote ${blobBytes} of ${blobHash.size} bytes`);
+  return {
+    blob: {
+      mediaType: compression === "gzip" ? MEDIA_TYPE_LAYER_GZIP : MEDIA_TYPE_LAYER,
+      digest: `sha256:${blobHash.hash.digest("hex")}`,
+      size: blobHash.size,
+    },
+    diffId: `sha256:${tarHash.hash.digest("hex")}`,
+    size: stats.size,
+    warnings: stats.warnings,
+  };
+}
+
+/**
+ * One error for the user out of what the entry loop and the stream pipeline saw: an entry's own
+ * error wins; a stream error (truncation, bad gzip) names the entry being read when it struck.
+ */
+function failure(loopError: unknown, feedError: unknown, at: Pick<Extractor, "current" | "last">, compression: string): unknown {
+  if (loopError instanceof EntryError) {
+    const cause = loopError.cause;
+    const described = describeStreamError(cause, compression);
+    return described === cause ? loopError : new EntryError(loopError.entry, described);
+  }
+  const premature = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
+  const raw = loopError !== undefined && !premature(loopError) ? loopError : (feedError ?? loopError);
+  if (raw instanceof Error && /^Invalid tar header/.test(raw.message)) {
+    return new Error(
+      at.last === undefined ? "not a tar archive: invalid tar header" : `corrupt tar: invalid tar header after entry ${JSON.stringify(at.last)}`,
+    );
+  }
+  const err = describeStreamError(raw, compression);
+  return at.current !== undefined ? new EntryError(at.current, err) : err;
+}
+
+/** tar-stream's and zlib's messages, said in terms of what the user gave us. */
+function describeStreamError(e: unknown, compression: string): unknown {
+  if (!(e instanceof Error)) return e;
+  if (e instanceof EntryError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (e.message === "Unexpected end of data") return new Error("unexpected end of data: the tar is truncated");
+  if (/^Invalid tar header/.test(e.message)) return new Error("invalid tar header");
+  if (compression === "gzip" && typeof code === "string" && code.startsWith("Z_")) {
+    return new Error(`gzip: ${e.message} (${code})`);
+  }
+  if (code === "ERR_STREAM_PREMATURE_CLOSE") return new Error("input closed before the tar ended", { cause: e });
+  return e;
+}
