@@ -10,6 +10,8 @@ export { lgetxattr, lsetxattr, llistxattr } from "./xattr.js";
 export { flock, LOCK } from "./lock.js";
 export { openat2, openat, mkdirat, symlinkat, O } from "./at.js";
 export { linkUp } from "./link.js";
+export { ifIndex, bridgeAddIf } from "./netdev.js";
+export { bpfProgLoad, bpfProgAttach, bpfProgDetach, bpfProgQuery, bpfProgGetFdById, BPF_PROG_TYPE, BPF_ATTACH_TYPE, BPF_F, type ProgLoad } from "./bpf.js";
 
 
 

@@ -63,6 +63,45 @@ export const libc = {
   llistxattr: lib.func("long llistxattr(const char *path, void *list, size_t size)"),
 } as const;
 
+/*
+ * bpf(2) takes a union bpf_attr whose members hold user pointers. koffi
+ * passes a Buffer field of a struct argument in place, so the verifier log
+ * and the program id list are written straight into the caller's Buffers.
+ * Layouts from include/uapi/linux/bpf.h; the tail pads the struct to 128
+ * bytes, all zero, which the kernel requires of the bytes it does not know.
+ */
+const bpfProgLoadAttr = koffi.struct("bpf_attr_prog_load", {
+  prog_type: "uint32",
+  insn_cnt: "uint32",
+  insns: "const void *",
+  license: "const char *",
+  log_level: "uint32",
+  log_size: "uint32",
+  log_buf: "void *",
+  kern_version: "uint32",
+  prog_flags: "uint32",
+  prog_name: koffi.array("uint8", 16, "Array"),
+  prog_ifindex: "uint32",
+  expected_attach_type: "uint32",
+  pad: koffi.array("uint8", 56, "Array"),
+});
+const bpfProgQueryAttr = koffi.struct("bpf_attr_prog_query", {
+  target_fd: "uint32",
+  attach_type: "uint32",
+  query_flags: "uint32",
+  attach_flags: "uint32",
+  prog_ids: "void *",
+  prog_cnt: "uint32",
+  pad: koffi.array("uint8", 100, "Array"),
+});
+
+/** koffi type specs for the variadic syscall(2) arguments that are structs. */
+export const types = {
+  bpfProgLoadAttr: koffi.pointer(bpfProgLoadAttr),
+  bpfProgQueryAttr: koffi.pointer(bpfProgQueryAttr),
+  bpfAttrSize: 128,
+} as const;
+
 export function errno(): number {
   return koffi.errno();
 }
