@@ -59,8 +59,8 @@ describe("ns-exec", () => {
   });
 
   it("reports 128+9 when the container is SIGKILLed", async () => {
-    const child = spawn(binPath("ns-exec"), [...NS, "--root", rootfs, "--", "sleep", "30"], { env: h.env, stdio: "ignore" });
-    await new Promise((r) => setTimeout(r, 500));
+    const child = spawn(binPath("ns-exec"), [...NS, "--root", rootfs, "--", "sh", "-c", "echo ready; exec sleep 30"], { env: h.env, stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((r) => child.stdout!.once("data", () => r()));
     const kids = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
     expect(kids.length).toBe(1);
     process.kill(Number(kids[0]), "SIGKILL");
@@ -80,8 +80,11 @@ describe("ns-exec", () => {
   });
 
   it("--init reaps and forwards signals for a command that handles none", async () => {
-    const child = spawn(binPath("ns-exec"), [...NS, "--root", rootfs, "--init", "--", "sleep", "30"], { env: h.env, stdio: "ignore" });
-    await new Promise((r) => setTimeout(r, 400));
+    const child = spawn(binPath("ns-exec"), [...NS, "--root", rootfs, "--init", "--", "sh", "-c", "echo ready; exec sleep 30"], {
+      env: h.env,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((r) => child.stdout!.once("data", () => r()));
     child.kill("SIGTERM");
     const code = await new Promise((r) => child.on("exit", (c) => r(c)));
     expect(code).toBe(143);

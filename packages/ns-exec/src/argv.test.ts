@@ -20,7 +20,7 @@ describe("ns-exec argv", () => {
   it("round-trips through toArgv", () => {
     const argv = ["--pid", "--mount", "--uts", "--ipc", "--net", "--root", "/r", "--hostname", "h1", "-e", "A=1", "--cwd", "/tmp",
       "--setuid", "app", "--bind", "/a:/b:ro", "--tmpfs", "/t:size=1m", "--rlimit", "nofile=10:20", "--caps", "a80425fb",
-      "--mask", "/proc/kcore", "--ro-path", "/proc/sys", "--read-only", "--no-new-privileges", "--init", "--", "sh", "-c", "x"];
+      "--mask", "/proc/kcore", "--ro-path", "/proc/sys", "--seccomp", "/p/default.json", "--read-only", "--no-new-privileges", "--init", "--", "sh", "-c", "x"];
     const a = fromArgv(argv).options;
     const b = fromArgv(toArgv(a)).options;
     expect(b).toEqual(a);

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 
 const SPEC = {
   boolean: ["pid", "mount", "uts", "ipc", "cgroupns", "user", "map-root-user", "read-only", "clear-env", "keep-env", "no-new-privileges", "tty", "init", "help", "version", "detach-on-exit"],
-  string: ["net", "root", "hostname", "cwd", "setuid", "setgid", "join", "hosts", "resolv-conf", "caps"],
+  string: ["net", "root", "hostname", "cwd", "setuid", "setgid", "join", "hosts", "resolv-conf", "caps", "seccomp"],
   multi: ["env", "uid-map", "gid-map", "join-ns", "bind", "tmpfs", "rlimit", "mask", "ro-path"],
   alias: { p: "pid", m: "mount", u: "uts", i: "ipc", C: "cgroupns", U: "user", r: "root", e: "env", w: "cwd", S: "setuid", G: "setgid", t: "tty", h: "help", n: "net" },
   stopEarly: true,
@@ -92,6 +92,7 @@ export function fromArgv(argv: string[]): ParsedCli {
   }
   o.maskedPaths = list(p, "mask");
   o.readonlyPaths = list(p, "ro-path");
+  o.seccomp = str(p, "seccomp");
   o.tty = flag(p, "tty");
   o.init = flag(p, "init");
   o.command = p.rest;
@@ -143,6 +144,7 @@ export function toArgv(o: NsExecOptions, files: { hosts?: string; resolvConf?: s
   if (o.caps !== undefined) a.push("--caps", o.caps.toString(16));
   for (const m of o.maskedPaths) a.push("--mask", m);
   for (const r of o.readonlyPaths) a.push("--ro-path", r);
+  if (o.seccomp !== undefined) a.push("--seccomp", o.seccomp);
   if (o.tty) a.push("--tty");
   if (o.init) a.push("--init");
   a.push("--", ...o.command);

@@ -41,6 +41,8 @@ Process:
       --rlimit NAME=SOFT[:HARD]  e.g. nofile=1024:4096; "unlimited" allowed; repeatable
       --caps MASK           keep only these capabilities (hex, as CapBnd in /proc/PID/status)
       --no-new-privileges   set no_new_privs: setuid binaries gain nothing
+      --seccomp FILE        load a seccomp filter: a Docker JSON profile (compiled
+                              for --caps) or a program from 'seccomp compile'
   -t, --tty                 run COMMAND on a new pseudo-terminal relayed to this one
       --init                run a minimal init as PID 1 that reaps and forwards signals
   -h, --help                show this help

@@ -1,4 +1,4 @@
-export { nsExec, initArgs, NS_INIT, type RunHooks } from "./run.js";
+export { nsExec, nsStart, initArgs, NS_INIT, type RunHooks, type Started } from "./run.js";
 export {
   defaults,
   validate,
@@ -15,4 +15,5 @@ export {
 export { toArgv } from "./argv.js";
 export { defaultHosts, defaultResolvConf } from "./rootfs.js";
 export { resolveIdentity, type Identity } from "./passwd.js";
+export { RootDir } from "./inroot.js";
 export { NAMESPACES, type NamespaceKind } from "./namespaces.js";

@@ -60,6 +60,11 @@ export interface NsExecOptions {
   caps?: bigint;
   maskedPaths: string[];
   readonlyPaths: string[];
+  /**
+   * Seccomp filter file: a Docker JSON profile (compiled for `caps` and this
+   * machine) or a compiled program; undefined runs unconfined.
+   */
+  seccomp?: string;
   /** Kill the container if ns-exec dies (foreground runs). */
   dieWithParent: boolean;
   command: string[];
@@ -104,6 +109,8 @@ export function validate(o: NsExecOptions): void {
   if (o.root !== undefined && !isAbsolute(o.root)) throw new UsageError(`--root ${o.root}: not an absolute path`);
   if (o.root !== undefined && !o.unshare.mount && !o.join.some((j) => j.kind === "mount"))
     throw new UsageError("--root needs a private mount namespace (--mount)");
+  if (o.root !== undefined && o.join.some((j) => j.kind === "mount"))
+    throw new UsageError("--root cannot be used with --join-ns mnt: the joined namespace brings its own root");
   if (o.root !== undefined && !o.unshare.pid)
     throw new UsageError("--root needs a new PID namespace (--pid) to mount its /proc");
   if (o.hostname !== undefined) {
@@ -126,6 +133,7 @@ export function validate(o: NsExecOptions): void {
   for (const e of o.env) {
     if (!/^[^=\0]+(=|$)/.test(e)) throw new UsageError(`invalid environment variable '${e}'`);
   }
+  if (o.seccomp === "") throw new UsageError("--seccomp needs a FILE");
   if (o.cwd !== undefined && !isAbsolute(o.cwd)) throw new UsageError(`--cwd ${o.cwd}: not an absolute path`);
   for (const r of o.rlimits) {
     if (!RLIMIT_NAMES.includes(r.name)) throw new UsageError(`unknown rlimit '${r.name}'`);

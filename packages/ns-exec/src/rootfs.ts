@@ -58,10 +58,18 @@ function remountReadonly(rootDir: RootDir, target: string, extra = 0): void {
   }
 }
 
-function setupDev(root: string, rootDir: RootDir, o: NsExecOptions, console?: string): void {
+/**
+ * A fresh tmpfs at /dev, filled with Docker's devices; returns an O_PATH fd
+ * of it. Everything below goes through that fd (/proc/self/fd/N/...), never
+ * through ROOT/dev: an image whose /dev is a symlink to an absolute path
+ * would otherwise send the device nodes, and the /etc staging files, to
+ * that path on the host (the CVE-2019-16884 / CVE-2023-27561 class).
+ */
+function setupDev(rootDir: RootDir, o: NsExecOptions, console?: string): number {
   mountAt(rootDir, "/dev", "dir", { source: "tmpfs", fstype: "tmpfs", flags: MS.NOSUID | MS.STRICTATIME, data: `mode=755,${DOCKER_TMPFS}` });
-  // /dev is now a fresh tmpfs of ours: nothing in it comes from the image, so host paths are safe here.
-  const dev = join(root, "dev");
+  const devFd = rootDir.open("/dev");
+  if (devFd === null) throw new Error("mount /dev: it vanished");
+  const dev = fdPath(devFd);
   for (const [name, major, minor] of DEVICES) {
     const p = join(dev, name);
     mknod(p, S_IF.CHR | 0o666, makedev(major, minor));
@@ -80,6 +88,7 @@ function setupDev(root: string, rootDir: RootDir, o: NsExecOptions, console?: st
     mount({ source: console, target: join(dev, "console"), flags: MS.BIND });
   }
   void o;
+  return devFd;
 }
 
 function setupSys(rootDir: RootDir, o: NsExecOptions): void {
@@ -97,18 +106,22 @@ function setupSys(rootDir: RootDir, o: NsExecOptions): void {
 }
 
 /** /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker provides them. */
-function setupEtc(root: string, rootDir: RootDir, o: NsExecOptions): void {
+function setupEtc(dev: string, rootDir: RootDir, o: NsExecOptions): void {
   const hostname = o.hostname;
   const files: [string, string][] = [];
   if (hostname !== undefined) files.push(["hostname", `${hostname}\n`]);
   files.push(["hosts", o.hosts ?? defaultHosts(hostname)]);
   files.push(["resolv.conf", o.resolvConf ?? defaultResolvConf()]);
+  // A bind onto one of them wins, as in Docker (box binds a network's
+  // managed hosts file there, which must stay the same inode as it changes).
+  const bound = new Set(o.binds.map((b) => b.target.replace(/\/+$/, "")));
+  const own = files.filter(([name]) => !bound.has(`/etc/${name}`));
   // Write them into our /dev tmpfs, bind them into place, then unlink the
   // sources: the bind mounts keep the files alive and /dev stays clean.
-  const stage = join(root, "dev", ".etc");
+  const stage = join(dev, ".etc");
   mkdirSync(stage, { mode: 0o700 });
   try {
-    for (const [name, content] of files) {
+    for (const [name, content] of own) {
       const src = join(stage, name);
       writeFileSync(src, content, { mode: 0o644 });
       mountAt(rootDir, `/etc/${name}`, "file", { source: src, flags: MS.BIND });
@@ -153,8 +166,9 @@ export function prepareRoot(o: NsExecOptions, console?: string): void {
   // pivot_root needs the new root to be a mount point.
   mount({ source: root, target: root, flags: MS.BIND | MS.REC });
   const rootDir = new RootDir(root);
+  let devFd: number | undefined;
   try {
-    setupDev(root, rootDir, o, console);
+    devFd = setupDev(rootDir, o, console);
     setupSys(rootDir, o);
     const proc = rootDir.mkdirp("/proc", 0o555);
     closeSync(proc);
@@ -176,9 +190,10 @@ export function prepareRoot(o: NsExecOptions, console?: string): void {
         data: t.options || DOCKER_TMPFS,
       });
     }
-    setupEtc(root, rootDir, o);
+    setupEtc(fdPath(devFd), rootDir, o);
     if (o.readOnly) mount({ target: root, flags: MS.BIND | MS.REMOUNT | MS.RDONLY });
   } finally {
+    if (devFd !== undefined) closeSync(devFd);
     rootDir.close();
   }
 }

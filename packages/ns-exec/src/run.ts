@@ -5,7 +5,7 @@
  * command's own, 128+n for a signal, 126/127 for exec failures).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readlinkSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
@@ -16,6 +16,7 @@ import { validate } from "./options.js";
 import { prepareRoot } from "./rootfs.js";
 import { RootDir } from "./inroot.js";
 import { resolveIdentity, type Identity } from "./passwd.js";
+import { loadFilter } from "@box/seccomp";
 
 export const NS_INIT = fileURLToPath(new URL("./ns-init", import.meta.url));
 
@@ -76,6 +77,7 @@ export function initArgs(o: NsExecOptions, id: Identity | undefined, sync: boole
   const a: string[] = ["-e", "4"];
   if (sync) a.push("-s");
   if (o.unshare.user) a.push("-Y");
+  for (const j of o.join) if (j.kind === "mount") a.push("-M", j.path);
   if (o.root !== undefined) a.push("-r", o.root);
   if (o.cwd !== undefined) a.push("-w", o.cwd);
   if (id) a.push("-u", String(id.uid), "-g", String(id.gid), "-G", id.groups.join(","));
@@ -84,6 +86,8 @@ export function initArgs(o: NsExecOptions, id: Identity | undefined, sync: boole
   for (const r of o.readonlyPaths) a.push("-o", r);
   for (const r of o.rlimits) a.push("-R", `${r.name}=${r.soft}:${r.hard}`);
   if (o.noNewPrivileges) a.push("-n");
+  // The compiled filter arrives on fd 5 (see launch).
+  if (o.seccomp !== undefined) a.push("-F", "5");
   if (o.init) a.push("-i");
   if (o.tty) a.push("-t");
   if (o.unshare.cgroup) a.push("-c");
@@ -101,6 +105,9 @@ function enterNamespaces(o: NsExecOptions): void {
     for (const ns of NAMESPACES) {
       for (const j of joins.filter((x) => x.kind === ns.kind)) {
         if (ns.kind === "user") throw new ExitError("joining a user namespace is not supported yet", 1);
+        // ns-init joins the mount namespace itself (-M): it is single-threaded,
+        // and its own file would not be found from inside the joined root.
+        if (ns.kind === "mount") continue;
         const fd = openSync(j.path, O.RDONLY | O.CLOEXEC);
         try {
           setns(fd, ns.flag, `${j.path} (${ns.kind})`);
@@ -137,39 +144,102 @@ function writeMaps(pid: number, o: NsExecOptions): void {
  * thread inside the new namespaces: the process is expected to exit after.
  */
 export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<number> {
+  const r = await launch(o, hooks, false);
+  return r.code!;
+}
+
+export interface Started {
+  /** ns-init's pid, as seen from the host: the container's PID 1. */
+  pid: number;
+  /** Its exit status, if it already exited (and was reaped by this process). */
+  exitCode?: number;
+}
+
+/**
+ * Start the command and resolve as soon as it has been executed (the status
+ * pipe reached EOF with no error), without waiting for it: the way a
+ * detached container starts. The caller's own stdin, stdout and stderr become
+ * the command's (with `tty`, they must already be a terminal, which becomes
+ * the controlling terminal and /dev/console); no signals are relayed. The
+ * caller is expected to exit soon after, leaving the container to its
+ * subreaper; until then, an exit it reaps is reported in `exitCode`.
+ */
+export async function nsStart(o: NsExecOptions, hooks: RunHooks = {}): Promise<Started> {
+  const r = await launch(o, hooks, true);
+  return { pid: r.pid, exitCode: r.code };
+}
+
+async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promise<{ pid: number; code?: number }> {
   validate(o);
+  // Compiled before any side effect: a bad profile fails the run here. The
+  // profile's capability rules follow the container's own set, as Docker's.
+  let filter: Buffer | undefined;
+  if (o.seccomp !== undefined) {
+    try {
+      filter = loadFilter(o.seccomp, { caps: o.caps });
+    } catch (e) {
+      throw new ExitError("seccomp", 1, { cause: e });
+    }
+  }
 
   let pty: { master: number; slave: string } | undefined;
   let slaveFd: number | undefined;
-  if (o.tty) {
+  let console: string | undefined;
+  if (o.tty && !detach) {
     pty = openpty();
+    console = pty.slave;
     slaveFd = openSync(pty.slave, O.RDWR | O.NOCTTY | O.CLOEXEC);
     const size = process.stdout.isTTY ? getWinSize(1) : null;
     if (size) setWinSize(pty.master, size);
+  } else if (o.tty) {
+    const stdin = readlinkSync("/proc/self/fd/0");
+    if (!stdin.startsWith("/dev/pts/")) throw new ExitError(`tty: stdin is ${stdin}, not a terminal`, 1);
+    console = stdin;
   }
 
   // Keep a way back to the host's mount namespace: once the container is
   // gone the caller cleans up on the host, where the container's rootfs is
   // an empty directory and not a mount with volumes bound inside it.
-  const hostMnt = o.unshare.mount ? openSync("/proc/thread-self/ns/mnt", O.RDONLY | O.CLOEXEC) : undefined;
-  enterNamespaces(o);
-  if (o.hostname !== undefined) sethostname(o.hostname);
-  hooks.mountRoot?.();
-  // Names resolve in the image's /etc/passwd: only now is the root in place.
-  const id = identity(o);
-  const env = environment(o, id);
-  if (o.root !== undefined && o.unshare.mount) prepareRoot(o, pty?.slave);
+  const hostMnt = o.unshare.mount && !detach ? openSync("/proc/thread-self/ns/mnt", O.RDONLY | O.CLOEXEC) : undefined;
+  let id: Identity | undefined;
+  let env: Record<string, string>;
+  try {
+    enterNamespaces(o);
+    if (o.hostname !== undefined) sethostname(o.hostname);
+    hooks.mountRoot?.();
+    // Names resolve in the image's /etc/passwd: only now is the root in place.
+    id = identity(o);
+    env = environment(o, id);
+    if (o.root !== undefined && o.unshare.mount) prepareRoot(o, console);
+  } catch (e) {
+    // Back to the host's mounts, where the caller cleans up (its rootfs is
+    // busy only in the namespace being abandoned).
+    if (hostMnt !== undefined) {
+      setns(hostMnt, CLONE.NEWNS, "host mount namespace");
+      closeSync(hostMnt);
+    }
+    throw e;
+  }
 
   // Handlers go in before the spawn: a signal that arrives while the
   // container starts must reach it, not kill ns-exec with its default action.
   let child: ChildProcess | undefined;
   const pending: NodeJS.Signals[] = [];
   const forward = (sig: NodeJS.Signals) => (child?.pid !== undefined ? child.kill(sig) : pending.push(sig));
-  if (!o.tty) for (const s of FORWARDED) process.on(s, forward);
+  const relaySignals = !o.tty && !detach;
+  if (relaySignals) for (const s of FORWARDED) process.on(s, forward);
 
   const sync = hooks.beforeStart !== undefined || !!o.unshare.user;
-  const stdio: StdioOptions = slaveFd !== undefined ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"] : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
+  const stdio: StdioOptions = detach
+    ? ["inherit", "inherit", "inherit", "pipe", "pipe"]
+    : slaveFd !== undefined
+      ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"]
+      : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
+  if (filter) (stdio as unknown[]).push("pipe");
   child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
+  // At most 32 KiB (4096 instructions), within a pipe's buffer: ns-init
+  // reads it to EOF before anything else.
+  if (filter) (child.stdio as unknown as NodeJS.WritableStream[])[5]!.end(filter);
   for (const sig of pending.splice(0)) child.kill(sig);
   if (slaveFd !== undefined) closeSync(slaveFd);
 
@@ -178,6 +248,11 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
   let failure: { code: number; message: string } | undefined;
   let spawnError: Error | undefined;
   child.on("error", (e) => (spawnError = e));
+  let exited: [number | null, NodeJS.Signals | null] | undefined;
+  const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child!.on("exit", (c, s) => resolve((exited = [c, s])));
+    child!.on("error", () => resolve((exited = [null, null])));
+  });
 
   const pid = child.pid;
   if (pid !== undefined && hooks.beforeStart && !o.unshare.user) {
@@ -221,15 +296,26 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
     statusPipe.on("close", resolve);
   });
 
+  const status = (c: number | null, s: NodeJS.Signals | null) => (s ? 128 + (osSignal(s) ?? 0) : (c ?? 1));
+
+  if (detach) {
+    await Promise.race([statusDone, exit]);
+    if (!failure) await statusDone;
+    syncPipe.destroy();
+    if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
+    if (failure) {
+      child.kill("SIGKILL");
+      throw new ExitError(failure.message, failure.code);
+    }
+    child.unref();
+    return { pid: pid!, code: exited ? status(...exited) : undefined };
+  }
 
   let relayDone: Promise<void> = Promise.resolve();
   let restoreTty = () => {};
   if (pty) relayDone = relay(pty.master, o.stdin, (r) => (restoreTty = r));
 
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    child!.on("exit", (c, s) => resolve([c, s]));
-    child!.on("error", () => resolve([null, null]));
-  });
+  const [code, signal] = await exit;
   await statusDone;
   await Promise.race([relayDone, new Promise((r) => setTimeout(r, 200))]);
   restoreTty();
@@ -242,8 +328,7 @@ export async function nsExec(o: NsExecOptions, hooks: RunHooks = {}): Promise<nu
 
   if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
   if (failure) throw new ExitError(failure.message, failure.code);
-  if (signal) return 128 + (osSignal(signal) ?? 0);
-  return code ?? 1;
+  return { pid: pid!, code: status(code, signal) };
 }
 
 import { constants as osc } from "node:os";

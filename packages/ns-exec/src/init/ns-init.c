@@ -26,6 +26,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -106,12 +108,15 @@ static void die(int code, int err, const char *fmt, ...) {
 struct opts {
   const char *root;
   const char *cwd;
+  const char *join_mnt;
   int sync;
   int userns;
   int init;
   int tty;
   int nnp;
   int cgroupns;
+  int seccomp_fd;
+  struct sock_fprog filter;
   int pdeathsig;
   int readonly_root_after;
   long uid, gid;
@@ -140,12 +145,21 @@ static void wait_go(void) {
 }
 
 static void mount_proc(const char *root) {
-  char path[4096];
+  char path[4096], fdpath[64];
   snprintf(path, sizeof path, "%s/proc", root);
   if (mkdir(path, 0555) < 0 && errno != EEXIST)
     die(1, errno, "mkdir %s", path);
-  if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+  /* The image's /proc must be a real directory: a symlink would send procfs
+   * elsewhere and leave the masked paths unmasked (CVE-2019-16884,
+   * CVE-2023-27561). O_NOFOLLOW|O_DIRECTORY refuses one, and mounting on the
+   * fd leaves no window to swap it in. */
+  int fd = open(path, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    die(1, errno, "open %s: /proc in the image must be a directory, not a symlink", path);
+  snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+  if (mount("proc", fdpath, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     die(1, errno, "mount src=proc dst=%s type=proc", path);
+  close(fd);
 }
 
 static void do_pivot(const char *root) {
@@ -365,9 +379,40 @@ static void enter_userns(struct opts *o) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 }
 
+/* -F FD: a seccomp filter (struct sock_filter[]) compiled by ns-exec, read
+ * to EOF at start, while nothing else is going on. */
+static void read_filter(struct opts *o) {
+  size_t cap = 4096 * sizeof(struct sock_filter), len = 0;
+  char *buf = malloc(cap + 1);
+  if (!buf)
+    die(1, ENOMEM, "read seccomp filter");
+  for (;;) {
+    ssize_t n = read(o->seccomp_fd, buf + len, cap + 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      die(1, errno, "read seccomp filter fd %d", o->seccomp_fd);
+    if (n == 0)
+      break;
+    len += n;
+    if (len > cap)
+      die(1, 0, "seccomp filter: more than 4096 instructions");
+  }
+  close(o->seccomp_fd);
+  if (len == 0 || len % sizeof(struct sock_filter))
+    die(1, 0, "seccomp filter: %zu bytes is not a whole program", len);
+  o->filter.len = len / sizeof(struct sock_filter);
+  o->filter.filter = (struct sock_filter *)buf;
+}
+
+static void apply_filter(struct opts *o) {
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &o->filter) < 0)
+    die(1, errno, "seccomp SECCOMP_SET_MODE_FILTER (%u instructions)", o->filter.len);
+}
+
 static void usage(void) {
-  fputs("usage: ns-init [-s] [-e FD] [-Y] [-r ROOT] [-w CWD] [-u UID] [-g GID] [-G GID,...] [-C CAPS]\n"
-        "               [-m MASK]... [-o RO]... [-R NAME=SOFT:HARD]... [-n] [-i] [-t] [-c] [-k] -- CMD...\n"
+  fputs("usage: ns-init [-s] [-e FD] [-Y] [-M MNTNS] [-r ROOT] [-w CWD] [-u UID] [-g GID] [-G GID,...] [-C CAPS]\n"
+        "               [-m MASK]... [-o RO]... [-R NAME=SOFT:HARD]... [-n] [-F FD] [-i] [-t] [-c] [-k] -- CMD...\n"
         "ns-init is the second stage of ns-exec; run ns-exec instead.\n",
         stderr);
   _exit(2);
@@ -377,8 +422,9 @@ static void parse(int argc, char **argv, struct opts *o) {
   int c;
   memset(o, 0, sizeof *o);
   o->uid = o->gid = -1;
-  while ((c = getopt(argc, argv, "+se:Yr:w:u:g:G:C:m:o:R:nitck")) != -1) {
+  while ((c = getopt(argc, argv, "+se:YM:r:w:u:g:G:C:m:o:R:nF:itck")) != -1) {
     switch (c) {
+    case 'M': o->join_mnt = optarg; break;
     case 's': o->sync = 1; break;
     case 'e': status_fd = atoi(optarg); break;
     case 'Y': o->userns = 1; break;
@@ -399,6 +445,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     case 'o': if (o->nro < MAX_LIST) o->ro[o->nro++] = optarg; break;
     case 'R': if (o->nrlim < MAX_LIST) o->rlim[o->nrlim++] = optarg; break;
     case 'n': o->nnp = 1; break;
+    case 'F': o->seccomp_fd = atoi(optarg); break;
     case 'i': o->init = 1; break;
     case 't': o->tty = 1; break;
     case 'c': o->cgroupns = 1; break;
@@ -414,8 +461,15 @@ static void parse(int argc, char **argv, struct opts *o) {
 int main(int argc, char **argv) {
   struct opts o;
   parse(argc, argv, &o);
+  /* Not dumpable until exec: a container process that can see us (joining
+   * an existing container, or --init staying PID 1) cannot open
+   * /proc/PID/exe, this host binary, to overwrite it later (CVE-2019-5736),
+   * nor ptrace us. execve resets it for the command. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (status_fd >= 0)
     fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+  if (o.seccomp_fd > 0)
+    read_filter(&o);
   /* A foreground container dies with ns-exec rather than leak. */
   if (o.pdeathsig)
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -423,6 +477,17 @@ int main(int argc, char **argv) {
     enter_userns(&o);
   else if (o.sync)
     wait_go();
+  /* Joining a mount namespace needs an fs_struct of our own (one thread),
+   * and the parent could not exec this file from inside the joined root.
+   * setns(CLONE_NEWNS) also moves our root and cwd to the namespace's root. */
+  if (o.join_mnt) {
+    int fd = open(o.join_mnt, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      die(1, errno, "open %s", o.join_mnt);
+    if (setns(fd, CLONE_NEWNS) < 0)
+      die(1, errno, "setns %s (mnt)", o.join_mnt);
+    close(fd);
+  }
   /* After the parent placed us in our cgroup, so that it becomes the root
    * of the new cgroup namespace. */
   if (o.cgroupns && unshare(CLONE_NEWCGROUP) < 0)
@@ -449,6 +514,13 @@ int main(int argc, char **argv) {
   for (int i = 0; i < o.nrlim; i++)
     set_rlimit(o.rlim[i]);
   int last = last_cap();
+  /* Seccomp as runc orders it: without no_new_privs, loading a filter needs
+   * CAP_SYS_ADMIN, so it goes in now, before capabilities and uid are
+   * dropped (the filter then also covers the few calls below, which
+   * Docker's profile allows); with no_new_privs it waits until just before
+   * exec, so that as few syscalls as possible run under it. */
+  if (o.filter.filter && !o.nnp)
+    apply_filter(&o);
   if (o.has_caps)
     drop_bounding(o.caps, last);
   /* Keep the capabilities across setresuid only for uid 0, as Docker: a
@@ -464,6 +536,8 @@ int main(int argc, char **argv) {
   if (o.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     die(1, errno, "prctl PR_SET_NO_NEW_PRIVS");
   cloexec_fds();
+  if (o.filter.filter && o.nnp)
+    apply_filter(&o);
   if (o.init)
     run_init(&o);
   if (o.tty) {

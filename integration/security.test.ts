@@ -1,0 +1,282 @@
+// Docker's default hardening and the known runtime escapes, against the real
+// kernel. Each escape test is named after the CVE it recreates. Containers
+// run the static probe (integration/probe/probe.c), which makes one raw
+// system call per word and prints NAME=OK or NAME=ERRNO.
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { binPath, expectCode, expectOk, formatLeaks, formatResult, harness, leaks, repoRoot, type Harness, type RunResult } from "./lib/harness.js";
+import { importImage, results } from "./lib/images.js";
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await harness();
+  await importImage(h, "probe");
+}, 120_000);
+
+afterAll(async () => {
+  await h?.cleanup();
+});
+
+const probe = async (flags: string[], ...words: string[]) => {
+  const r = expectOk(await h.box("run", "--rm", "--network", "none", ...flags, "probe", "/probe", ...words));
+  return results(r.stdout);
+};
+
+function expectClean(): void {
+  expect(formatLeaks(leaks(h))).toBe("");
+}
+
+const BLOCKED = ["keyctl", "unshare", "mount", "swapon", "reboot", "init_module", "finit_module", "delete_module", "clone_newns", "clone_newuser", "personality_bsd", "socket_vsock"];
+
+describe("seccomp: Docker's default profile", () => {
+  it("puts every default container under a filter (Seccomp: 2), not --privileged or seccomp=unconfined ones", async () => {
+    const field = async (...flags: string[]) =>
+      expectOk(await h.box("run", "--rm", ...flags, "probe", "grep", "^Seccomp:", "/proc/self/status")).stdout.trim();
+    expect(await field()).toBe("Seccomp:\t2");
+    expect(await field("--security-opt", "seccomp=unconfined")).toBe("Seccomp:\t0");
+    expect(await field("--privileged")).toBe("Seccomp:\t0");
+    expect(await field("--security-opt", "seccomp=builtin", "--security-opt", "no-new-privileges")).toBe("Seccomp:\t2");
+  });
+
+  it("refuses keyring, namespace, mount, swap, reboot and module syscalls with EPERM, clone3 with ENOSYS", async () => {
+    const r = await probe([], ...BLOCKED, "clone3", "open_tree_attr", "fork", "getpid", "socket_unix", "personality_query", "chroot");
+    for (const s of BLOCKED) expect(r[s], s).toBe("EPERM");
+    // Docker answers clone3 with ENOSYS so that libc falls back to clone;
+    // syscalls newer than the profile get ENOSYS too (runc's rule).
+    expect(r.clone3).toBe("ENOSYS");
+    expect(r.open_tree_attr).toBe("ENOSYS");
+    // chroot is allowed with SYS_CHROOT, one of Docker's default capabilities.
+    for (const s of ["fork", "getpid", "socket_unix", "personality_query", "chroot"]) expect(r[s], s).toBe("OK");
+  });
+
+  it("seccomp=unconfined lifts the filter: the same calls reach the kernel", async () => {
+    const r = await probe(["--security-opt", "seccomp=unconfined"], "keyctl", "personality_bsd", "socket_vsock", "clone3", "open_tree_attr", "swapon");
+    expect(r.keyctl).not.toBe("EPERM");
+    expect(r.personality_bsd).toBe("OK");
+    expect(r.socket_vsock).not.toBe("EPERM");
+    expect(r.clone3).toBe("EINVAL");
+    expect(r.open_tree_attr).not.toBe("ENOSYS");
+    // Without CAP_SYS_ADMIN the kernel itself still says no.
+    expect(r.swapon).toBe("EPERM");
+  });
+
+  it("follows the container's capabilities as Docker's profile does", async () => {
+    const admin = await probe(["--cap-add", "SYS_ADMIN"], "unshare", "mount", "clone3", "swapon");
+    expect(admin.unshare).toBe("OK");
+    expect(admin.mount).toBe("OK");
+    expect(admin.clone3).toBe("EINVAL");
+    expect(admin.swapon).toBe("EPERM"); // not in the profile, whatever the caps
+    const open = await probe(["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"], "swapon");
+    expect(open.swapon).toBe("ENOENT");
+    const boot = await probe(["--cap-add", "SYS_BOOT"], "reboot");
+    expect(boot.reboot).toBe("EINVAL"); // allowed through, refused for its bad magic
+  });
+
+  it("kills i386 and x32 system calls (box carries no tables for them yet)", async () => {
+    for (const abi of ["i386", "x32"]) {
+      const r = await h.box("run", "--rm", "probe", "/probe", abi);
+      expectCode(r, 128 + 31, abi); // SIGSYS
+    }
+  });
+
+  it("lets normal programs work: sh, ls, ps, busybox httpd and wget", async () => {
+    const script = "ls / >/dev/null && ps >/dev/null && mkdir /www && echo served > /www/index.html && httpd -p 127.0.0.1:8080 -h /www && wget -q -O- http://127.0.0.1:8080/";
+    const r = expectOk(await h.box("run", "--rm", "--network", "none", "probe", "sh", "-c", script));
+    expect(r.stdout).toBe("served\n");
+  });
+
+  it("--security-opt seccomp=PROFILE.json: a custom profile that denies mkdir makes mkdir fail with EPERM", async () => {
+    const profile = join(h.root, "no-mkdir.json");
+    writeFileSync(profile, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO" }] }));
+    const r = await h.box("run", "--rm", "--security-opt", `seccomp=${profile}`, "probe", "sh", "-c", "/probe mkdir keyctl; mkdir /x");
+    expectCode(r, 1);
+    expect(results(r.stdout)).toEqual({ mkdir: "EPERM", keyctl: "OK" });
+    expect(r.stderr).toMatch(/Operation not permitted/);
+    expectClean();
+  });
+
+  it("fails the run with 125, naming the file, when a profile cannot be read or compiled", async () => {
+    const bad = join(h.root, "bad.json");
+    writeFileSync(bad, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_FLY" }] }));
+    const a = expectCode(await h.box("run", "--rm", "--security-opt", `seccomp=${bad}`, "probe", "true"), 125);
+    expect(a.stderr).toMatch(/bad\.json: syscalls\[0\]: action: unknown action "SCMP_ACT_FLY"/);
+    const b = expectCode(await h.box("run", "--rm", "--security-opt", `seccomp=${join(h.root, "none.json")}`, "probe", "true"), 125);
+    expect(b.stderr).toMatch(/none\.json: ENOENT/);
+    expectClean();
+  });
+
+  it("ns-exec --seccomp takes a JSON profile or a program from 'seccomp compile'", async () => {
+    const rootfs = join(h.root, "nsroot");
+    mkdirSync(rootfs);
+    const layers = expectOk(await h.tool("mkroot", "layers", "probe")).stdout.trim().split("\n");
+    for (const l of layers.reverse()) expectOk(await h.run(["cp", "-a", `${l}/.`, rootfs]));
+    const bpf = join(h.root, "default.bpf");
+    expectOk(await h.run(["sh", "-c", `'${binPath("seccomp")}' compile --caps a80425fb default > '${bpf}'`]));
+    const nsx = (file: string) => h.tool("ns-exec", "--pid", "--mount", "--root", rootfs, "--caps", "a80425fb", "--seccomp", file, "--", "/probe", "keyctl", "getpid");
+    expect(results(expectOk(await nsx(bpf)).stdout)).toEqual({ keyctl: "EPERM", getpid: "OK" });
+    const json = join(repoRoot, "packages", "seccomp", "profiles", "default.json");
+    expect(results(expectOk(await nsx(json)).stdout)).toEqual({ keyctl: "EPERM", getpid: "OK" });
+    rmSync(rootfs, { recursive: true });
+  });
+});
+
+describe("escapes that must fail", () => {
+  it("CVE-2019-5736: a container cannot open /proc/PID/exe of ns-init (--init stays PID 1) to overwrite the host binary", async () => {
+    const nsInit = join(repoRoot, "packages", "ns-exec", "dist", "ns-init");
+    const before = createHash("sha256").update(readFileSync(nsInit)).digest("hex");
+    const r = await probe(["--init"], "exe", "/proc/1/exe");
+    // Non-dumpable until exec: not even an O_PATH handle to hold on to.
+    expect(r.exe_read).toBe("EACCES");
+    expect(r.exe_path).toBe("EACCES");
+    expect(r.exe_write).toBeUndefined();
+    expect(createHash("sha256").update(readFileSync(nsInit)).digest("hex")).toBe(before);
+  });
+
+  it("CVE-2024-21626: no host fd is open inside, and -w /proc/self/fd/N reaches nothing", async () => {
+    // Hand box a host directory on fd 3, as a careless caller might.
+    const fd = openSync(repoRoot, "r");
+    try {
+      const r = await new Promise<RunResult>((resolve) => {
+        const c = spawn(binPath("box"), ["run", "--rm", "probe", "/probe", "fds"], { env: h.env, stdio: ["ignore", "pipe", "pipe", fd] });
+        let stdout = "", stderr = "";
+        c.stdout!.on("data", (d) => (stdout += d));
+        c.stderr!.on("data", (d) => (stderr += d));
+        c.on("close", (code, signal) => resolve({ command: ["box", "run", "probe", "/probe", "fds"], code, signal, stdout, stderr, timedOut: false, ms: 0 }));
+      });
+      expectOk(r);
+      const fds = r.stdout.trim().split("\n").map((l) => Number(l.split(" ")[1]));
+      expect(fds, formatResult(r)).toEqual([0, 1, 2]);
+    } finally {
+      closeSync(fd);
+    }
+    for (const n of [3, 4, 5, 6, 7, 8]) {
+      const w = await h.box("run", "--rm", "-w", `/proc/self/fd/${n}`, "probe", "sh", "-c", "pwd; ls ..");
+      expect(w.code, formatResult(w)).not.toBe(0);
+    }
+    expectClean();
+  });
+
+  it("CVE-2021-30465: a volume target that is a symlink in the image is resolved inside the rootfs", async () => {
+    // The symlinks name a directory that exists both in the image and on
+    // the host: followed on the host, the volume would cover the host's.
+    const target = join(h.root, "victim");
+    mkdirSync(target);
+    writeFileSync(join(target, "host-file"), "host\n");
+    await importImage(h, "volsym", (dir) => {
+      mkdirSync(join(dir, target), { recursive: true });
+      symlinkSync(target, join(dir, "vol"));
+      symlinkSync(`../../../../../../..${target}`, join(dir, "vol2"));
+      symlinkSync(`/box-escape-${h.id}`, join(dir, "dangling"));
+    });
+    const src = join(h.root, "volsrc");
+    mkdirSync(src);
+    writeFileSync(join(src, "file"), "in the volume\n");
+    for (const dst of ["/vol", "/vol2"]) {
+      const r = expectOk(await h.box("run", "--rm", "-v", `${src}:${dst}`, "volsym", "sh", "-c", `cat ${target}/file; ls ${target}`));
+      expect(r.stdout).toBe("in the volume\nfile\n");
+    }
+    // A dangling one is refused rather than created outside.
+    const d = expectCode(await h.box("run", "--rm", "-v", `${src}:/dangling`, "volsym", "true"), 125);
+    expect(d.stderr).toMatch(/\/dangling: ENOENT/);
+    expect(existsSync(`/box-escape-${h.id}`)).toBe(false);
+    expect(readdirSync(target)).toEqual(["host-file"]);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(target);
+    expectOk(await h.tool("mkroot", "rm", "volsym"));
+    expectClean();
+  });
+
+  it("CVE-2019-16884, CVE-2023-27561: an image whose /proc is a symlink is refused, not mounted through", async () => {
+    await importImage(h, "procsym", (dir) => {
+      rmSync(join(dir, "proc"), { recursive: true, force: true });
+      symlinkSync("/", join(dir, "proc"));
+    });
+    const r = expectCode(await h.box("run", "--rm", "procsym", "true"), 125);
+    expect(r.stderr).toMatch(/\/proc in the image must be a directory, not a symlink/);
+    expectOk(await h.tool("mkroot", "rm", "procsym"));
+    expectClean();
+  });
+
+  it("CVE-2023-27561 class: an image whose /dev (and /dev/shm) is a symlink to a host path gets nothing written there", async () => {
+    const hostDir = join(h.root, "hostdev");
+    mkdirSync(hostDir);
+    await importImage(h, "devsym", (dir) => {
+      rmSync(join(dir, "dev"), { recursive: true, force: true });
+      mkdirSync(join(dir, hostDir), { recursive: true });
+      symlinkSync(hostDir, join(dir, "dev"));
+      symlinkSync("/", join(dir, hostDir, "shm"));
+    });
+    const r = expectOk(await h.box("run", "--rm", "devsym", "sh", "-c", "echo x > /dev/null && cat /proc/self/mountinfo"));
+    // /dev is our tmpfs, mounted where the symlink leads inside the root, and shm is in it.
+    expect(r.stdout).toContain(` ${hostDir} `);
+    expect(r.stdout).toContain(` ${hostDir}/shm `);
+    expect(readdirSync(hostDir)).toEqual([]);
+    expectOk(await h.tool("mkroot", "rm", "devsym"));
+    expectClean();
+  });
+
+  it("CVE-2025-31133, CVE-2025-52881: masked paths are covered by the real null device and an empty read-only tmpfs", async () => {
+    const r = expectOk(await h.box("run", "--rm", "probe", "sh", "-c", "stat -c '%F %t:%T' /proc/timer_list; ls -A /sys/firmware | wc -l; echo x > /sys/firmware/y; true"));
+    const [timerList, firmware] = r.stdout.trim().split("\n");
+    expect(timerList).toBe("character special file 1:3");
+    expect(firmware).toBe("0");
+    expect(r.stderr).toMatch(/Read-only file system/);
+  });
+
+  it.todo("CVE-2018-15664, CVE-2019-14271: box cp with symlinks swapped during the copy stays inside the container (box cp does not exist yet)");
+});
+
+describe("inside a default container", () => {
+  it("mount fails", async () => {
+    const r = await h.box("run", "--rm", "probe", "mount", "-t", "tmpfs", "none", "/mnt");
+    expect(r.code, formatResult(r)).not.toBe(0);
+    expect((await probe([], "mount")).mount).toBe("EPERM");
+  });
+
+  it("mknod of a disk succeeds (MKNOD is a default capability, as in Docker) but the node cannot be opened", async () => {
+    // Docker refuses the open through the devices cgroup; box has no device
+    // cgroup yet: the refusal here comes from the overlay root, mounted nodev.
+    const r = await probe([], "mknod_disk", "open_disk");
+    expect(r.mknod_disk).toBe("OK");
+    expect(r.open_disk).not.toBe("OK");
+  });
+
+  it.skipIf(!existsSync("/proc/kcore"))("reading /proc/kcore yields nothing", async () => {
+    const r = expectOk(await h.box("run", "--rm", "probe", "sh", "-c", "wc -c < /proc/kcore"));
+    expect(r.stdout.trim()).toBe("0");
+  });
+
+  it("writing /proc/sys fails", async () => {
+    const r = await h.box("run", "--rm", "probe", "sh", "-c", "echo box > /proc/sys/kernel/domainname");
+    expectCode(r, 1);
+    expect(r.stderr).toMatch(/Read-only file system/);
+  });
+
+  it("loading a kernel module fails: init_module and finit_module give EPERM", async () => {
+    const r = await probe([], "init_module", "finit_module", "delete_module");
+    expect(r).toEqual({ init_module: "EPERM", finit_module: "EPERM", delete_module: "EPERM" });
+  });
+
+  it("ptrace of a host process is impossible: the PID namespace hides it", async () => {
+    const sleeper = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      const r = await probe([], "ptrace", String(sleeper.pid));
+      expect(r.ptrace).toBe("ESRCH");
+    } finally {
+      sleeper.kill("SIGKILL");
+    }
+  });
+
+  it("raw sockets work only with NET_RAW, as Docker: ping works, and fails after --cap-drop NET_RAW", async () => {
+    expectOk(await h.box("run", "--rm", "--network", "none", "probe", "ping", "-c1", "-W2", "127.0.0.1"));
+    expect((await probe([], "socket_raw")).socket_raw).toBe("OK");
+    expect((await probe(["--cap-drop", "NET_RAW"], "socket_raw")).socket_raw).toBe("EPERM");
+    const r = await h.box("run", "--rm", "--network", "none", "--cap-drop", "NET_RAW", "probe", "ping", "-c1", "-W2", "127.0.0.1");
+    expect(r.code, formatResult(r)).not.toBe(0);
+  });
+});
+
+void spawnSync;
