@@ -7,6 +7,7 @@ import { fsError } from "./errors.js";
 import { ago, humanSize, shortId, table } from "./format.js";
 import { isLookupReference, normalizeTaggedName, parseReference, splitTaggedName, InvalidReferenceError } from "./reference.js";
 import { Store } from "./store.js";
+import type { ProgressEvent } from "./pull.js";
 
 export const HELP = `Usage:
  mkroot [--root DIR] import [--change INSTR]... [--message MSG] NAME[:TAG] [FILE|-]
@@ -14,6 +15,9 @@ export const HELP = `Usage:
  mkroot [--root DIR] images [--json] [-q]
  mkroot [--root DIR] inspect IMAGE
  mkroot [--root DIR] rm [-f] IMAGE...
+ mkroot [--root DIR] pull [--platform OS/ARCH] [--insecure-registry HOST]... [-q] REF
+ mkroot [--root DIR] push [--insecure-registry HOST]... [-q] REF
+ mkroot [--root DIR] tag IMAGE NAME[:TAG]
 
 Keep container images in a local content-addressed store and unpack their
 layers safely, one directory per layer, ready to be overlay lower dirs.
@@ -25,6 +29,10 @@ Commands:
  images    list images: REPOSITORY TAG IMAGE ID CREATED SIZE
  inspect   print the image's ID, names, digest, layers and config as JSON
  rm        remove images; prints Untagged: and Deleted: lines
+ pull      fetch an image from its registry (layers in parallel, every blob
+           verified); prints the image ID
+ push      send an image to its registry; prints the manifest digest
+ tag       give an image a further name
 
 Options:
  -c, --change INSTR   apply a Dockerfile instruction to the image config:
@@ -32,13 +40,21 @@ Options:
                       VOLUME or WORKDIR (import; may be repeated)
  -m, --message MSG    history comment for the imported layer (import)
      --json           print the list as JSON (images)
- -q, --quiet          print image IDs only, each once (images)
+ -q, --quiet          print image IDs only, each once (images); no progress
+                      lines on stderr (pull, push)
  -f, --force          remove an image by ID even if it has several names (rm)
+     --platform P     OS/ARCH[/VARIANT] to pull from a multi-platform index
+                      (pull; default linux/<this machine>)
+     --insecure-registry HOST
+                      allow plain HTTP or unverified TLS for HOST (pull, push;
+                      127.0.0.0/8 always is; also $BOX_INSECURE_REGISTRIES)
      --root DIR       the store (default: $BOX_ROOT, or /var/lib/box)
  -h, --help           display this help
 
 IMAGE is NAME[:TAG], NAME@sha256:DIGEST, an image ID, or a unique prefix of
-one (4 hex digits or more). NAME alone means NAME:latest.
+one (4 hex digits or more). NAME alone means NAME:latest. REF is a registry
+reference: NAME without a host is on Docker Hub (alpine is
+docker.io/library/alpine:latest); 127.0.0.1:5000/x names a local registry.
 
 Exit status: 0 ok, 1 failure (no such image, bad tar...), 2 usage error.
 `;
@@ -49,7 +65,10 @@ export type Command =
   | { kind: "layers"; root?: string; image: string }
   | { kind: "images"; root?: string; json: boolean; quiet: boolean }
   | { kind: "inspect"; root?: string; image: string }
-  | { kind: "rm"; root?: string; images: string[]; force: boolean };
+  | { kind: "rm"; root?: string; images: string[]; force: boolean }
+  | { kind: "pull"; root?: string; ref: string; platform?: string; insecure: string[]; quiet: boolean }
+  | { kind: "push"; root?: string; ref: string; insecure: string[]; quiet: boolean }
+  | { kind: "tag"; root?: string; image: string; name: string };
 
 const COMMON: ArgSpec = { string: ["root"], boolean: ["help"], alias: { h: "help" } };
 
@@ -134,6 +153,35 @@ export function parseCommand(argv: string[]): Command {
       const images = operands(p, cmd, 1, Infinity, "IMAGE").map(imageOperand);
       return { kind: "rm", ...withRoot(p), images, force: flag(p, "force") };
     }
+    case "pull":
+    case "push": {
+      const p = parseArgs(args, spec({ string: ["platform"], boolean: ["quiet"], multi: ["insecure-registry"], alias: { q: "quiet" } }));
+      if (flag(p, "help")) return { kind: "help" };
+      const [ref = ""] = operands(p, cmd, 1, 1, "REF");
+      try {
+        const r = parseReference(ref);
+        if (cmd === "push" && r.digest !== undefined) throw new UsageError("push: cannot push to a digest; give NAME[:TAG]");
+      } catch (e) {
+        if (e instanceof InvalidReferenceError) throw new UsageError(e.message);
+        throw e;
+      }
+      const platform = str(p, "platform");
+      if (platform !== undefined && cmd === "push") throw new UsageError("push: --platform is for pull");
+      if (platform !== undefined && !/^[a-z0-9_]+\/[a-z0-9_]+(\/[a-z0-9_]+)?$/.test(platform)) throw new UsageError(`invalid --platform '${platform}': expected OS/ARCH[/VARIANT]`);
+      const common = { ...withRoot(p), ref, insecure: list(p, "insecure-registry"), quiet: flag(p, "quiet") };
+      return cmd === "pull" ? { kind: "pull", ...common, ...(platform !== undefined ? { platform } : {}) } : { kind: "push", ...common };
+    }
+    case "tag": {
+      const p = parseArgs(args, spec({}));
+      if (flag(p, "help")) return { kind: "help" };
+      const [image = "", name = ""] = operands(p, cmd, 2, 2, "IMAGE and NAME");
+      try {
+        return { kind: "tag", ...withRoot(p), image: imageOperand(image), name: normalizeTaggedName(name) };
+      } catch (e) {
+        if (e instanceof InvalidReferenceError) throw new UsageError(e.message);
+        throw e;
+      }
+    }
     default:
       throw new UsageError(`unknown command '${cmd}'`);
   }
@@ -197,6 +245,28 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         }
         io.stdout.write(table(rows));
       }
+      return 0;
+    }
+    case "pull": {
+      const progress = c.quiet ? undefined : (e: ProgressEvent) => {
+        if (e.status === "Downloading") return;
+        io.stderr.write(`mkroot: ${e.id}: ${e.status}${e.detail ? ` ${e.detail}` : ""}\n`);
+      };
+      const r = await store.pull(c.ref, { insecureRegistries: c.insecure, ...(c.platform !== undefined ? { platform: c.platform } : {}), ...(progress ? { onProgress: progress } : {}) });
+      io.stdout.write(`${r.image.id}\n`);
+      return 0;
+    }
+    case "push": {
+      const progress = c.quiet ? undefined : (e: ProgressEvent) => {
+        if (e.status === "Pushing" || e.status === "Preparing") return;
+        io.stderr.write(`mkroot: ${e.id}: ${e.status}${e.detail ? ` ${e.detail}` : ""}\n`);
+      };
+      const r = await store.push(c.ref, { insecureRegistries: c.insecure, ...(progress ? { onProgress: progress } : {}) });
+      io.stdout.write(`${r.digest}\n`);
+      return 0;
+    }
+    case "tag": {
+      await store.tagImage(c.image, c.name);
       return 0;
     }
     case "rm": {

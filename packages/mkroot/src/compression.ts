@@ -1,6 +1,6 @@
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 
-export type Compression = "gzip" | "none";
+export type Compression = "gzip" | "zstd" | "none";
 
 /** Magic numbers of the compressions a layer might come in, and what to do about each. */
 const MAGICS: Array<{ name: string; magic: number[]; hint: string }> = [
@@ -12,10 +12,14 @@ const MAGICS: Array<{ name: string; magic: number[]; hint: string }> = [
 
 export const SNIFF_BYTES = 6;
 
-/** Plain tar or gzip, by magic number; other compressions are refused with the command that undoes them. */
-export function detectCompression(head: Buffer): Compression {
+/**
+ * Plain tar or gzip (or zstd, where `zstd` is allowed: registry layers), by magic number; other
+ * compressions are refused with the command that undoes them.
+ */
+export function detectCompression(head: Buffer, allowZstd = false): Compression {
   if (head.length === 0) throw new Error("empty input: expected a tar archive (plain or gzip)");
   if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (allowZstd && head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
   for (const { name, magic, hint } of MAGICS) {
     if (head.length >= magic.length && magic.every((b, i) => head[i] === b)) {
       throw new Error(`${name}-compressed input is not supported: decompress it first (${hint}) or use gzip`);
@@ -75,4 +79,34 @@ export async function peek(r: Readable, n: number): Promise<{ head: Buffer; ende
   const head = Buffer.concat(chunks);
   if (!ended && head.length) r.unshift(head);
   return { head, ended };
+}
+
+/**
+ * A zstd decoder as a Node stream, over fzstd (pure JS; Node 20's zlib has no zstd). Frames are
+ * decoded as they arrive, so a layer streams from the registry into the extractor.
+ */
+export async function createZstdDecompress(): Promise<Transform> {
+  const { Decompress } = await import("fzstd");
+  let push: ((b: Buffer) => void) | undefined;
+  const d = new Decompress((chunk) => push?.(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      push = (b) => this.push(b);
+      try {
+        d.push(chunk);
+        cb();
+      } catch (e) {
+        cb(new Error(`zstd: ${(e as Error).message}`));
+      }
+    },
+    flush(cb) {
+      push = (b) => this.push(b);
+      try {
+        d.push(new Uint8Array(0), true);
+        cb();
+      } catch (e) {
+        cb(new Error(`zstd: ${(e as Error).message}`));
+      }
+    },
+  });
 }

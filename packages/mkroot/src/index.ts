@@ -2,7 +2,9 @@
  * @box/mkroot: the local content-addressed image store. box calls this in-process; the
  * `mkroot` command is a thin argv mapping over the same API.
  */
-export { Store, DEFAULT_ROOT, REF_NAME_ANNOTATION, type Image, type ImageSummary, type ImportOptions, type RemoveOptions } from "./store.js";
+export type { PullOptions, PullResult, ProgressEvent, ProgressStatus, RegistryOptions } from "./pull.js";
+export type { PushOptions, PushResult } from "./push.js";
+export { Store, DEFAULT_ROOT, REF_NAME_ANNOTATION, REPO_DIGEST_ANNOTATION, type Image, type ImageSummary, type ImportOptions, type RemoveOptions } from "./store.js";
 export {
   applyChanges,
   buildImageConfig,
@@ -20,8 +22,13 @@ export {
   splitTaggedName,
   isLookupReference,
   InvalidReferenceError,
+  registryOf,
+  familiarName,
+  fullName,
+  DEFAULT_DOMAIN,
   type Reference,
 } from "./reference.js";
 export { entryPath, EntryError, OPAQUE_XATTR } from "./extract.js";
 export { unpackLayer, type UnpackedLayer, type Descriptor } from "./layer.js";
 export { parseCommand, run, HELP, type Command } from "./cli.js";
+export { login, logout, type LoginOptions } from "./login.js";

@@ -8,12 +8,28 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract } from "tar-stream";
-import { detectCompression, peek, SNIFF_BYTES, toReadable } from "./compression.js";
+import { createZstdDecompress, detectCompression, peek, SNIFF_BYTES, toReadable } from "./compression.js";
 import { EntryError, Extractor, type TarEntry } from "./extract.js";
 import "./pax.js";
 
 export const MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar";
 export const MEDIA_TYPE_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+export const MEDIA_TYPE_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+export interface UnpackOptions {
+  /** Accept zstd layers (registry pulls); import keeps refusing them by name. */
+  zstd?: boolean;
+  /** Fail as soon as the input is longer than this (a registry's descriptor size). */
+  maxBytes?: number;
+  /**
+   * fsync the blob file before returning (default true). Pull turns it off: the unpacked files
+   * beside the blob are not synced either, so the sync bought no durability for the layer as a
+   * whole and cost a quarter of a large pull's time.
+   */
+  sync?: boolean;
+  /** Told how many input bytes have been read so far, as they arrive. */
+  onBytes?: (n: number) => void;
+}
 
 export interface Descriptor {
   mediaType: string;
@@ -47,10 +63,10 @@ class Hasher extends Transform {
  * Extract `input` into `dir` (which must not exist; it is created 0755) and copy it to
  * `blobPath`. On failure the caller removes both; nothing here is visible outside staging.
  */
-export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dir: string, blobPath: string): Promise<UnpackedLayer> {
+export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dir: string, blobPath: string, opts: UnpackOptions = {}): Promise<UnpackedLayer> {
   const src = toReadable(input);
   const { head, ended } = await peek(src, SNIFF_BYTES);
-  const compression = detectCompression(head);
+  const compression = detectCompression(head, opts.zstd ?? false);
   const source = ended ? Readable.from(head.length ? [head] : [], { objectMode: false }) : src;
 
   await mkdir(dir, 0o755);
@@ -61,21 +77,58 @@ export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dir: 
   const blobHash = new Hasher();
   let blobBytes = 0;
   // Tee of the raw input into the blob file, one chunk at a time so the file keeps pace.
+  // Writes to the blob file run on libuv's pool while the chunk goes on to be unpacked; only when
+  // more than WRITE_AHEAD bytes are waiting to be written does the stream wait for the disk.
+  const WRITE_AHEAD = 8 << 20;
+  let pending = 0;
+  let written = 0;
+  let writeError: unknown;
+  let chain: Promise<void> = Promise.resolve();
+  let waiter: (() => void) | undefined;
   const tee = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      blobFile.write(chunk).then(
-        () => {
-          blobBytes += chunk.length;
-          cb(null, chunk);
-        },
-        (e: unknown) => cb(e as Error),
-      );
+      if (writeError !== undefined) {
+        cb(writeError as Error);
+        return;
+      }
+      if (opts.maxBytes !== undefined && blobBytes + chunk.length > opts.maxBytes) {
+        cb(new Error(`blob is longer than the ${opts.maxBytes} bytes its descriptor says`));
+        return;
+      }
+      blobBytes += chunk.length;
+      pending += chunk.length;
+      chain = chain.then(async () => {
+        if (writeError !== undefined) return;
+        try {
+          await blobFile.write(chunk);
+          written += chunk.length;
+        } catch (e) {
+          writeError = e;
+        }
+        pending -= chunk.length;
+        waiter?.();
+      });
+      opts.onBytes?.(blobBytes);
+      if (pending <= WRITE_AHEAD) {
+        cb(null, chunk);
+        return;
+      }
+      waiter = () => {
+        if (pending > WRITE_AHEAD && writeError === undefined) return;
+        waiter = undefined;
+        if (writeError !== undefined) cb(writeError as Error);
+        else cb(null, chunk);
+      };
+    },
+    flush(cb) {
+      chain.then(() => cb(writeError as Error | undefined), cb);
     },
   });
   const tarHash = new Hasher();
   const ex = extract();
   const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, blobHash, tee];
-  if (compression === "gzip") stages.push(createGunzip());
+  if (compression === "gzip") stages.push(createGunzip({ chunkSize: 256 * 1024 }));
+  if (compression === "zstd") stages.push(await createZstdDecompress());
   stages.push(tarHash, ex as unknown as NodeJS.WritableStream);
 
   const extractor = new Extractor(dir);
@@ -92,18 +145,20 @@ export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dir: 
     source.destroy();
   }
   await fed;
+  await chain;
   let stats;
   try {
     if (loopError !== undefined || feedError !== undefined) throw failure(loopError, feedError, extractor, compression);
     stats = extractor.finish();
-    await blobFile.sync();
+    if (opts.sync ?? true) await blobFile.sync();
   } finally {
     await blobFile.close();
   }
-  if (blobBytes !== blobHash.size) throw new Error(`blob ${blobPath}: wrote ${blobBytes} of ${blobHash.size} bytes`);
+  if (writeError !== undefined) throw writeError;
+  if (written !== blobHash.size) throw new Error(`blob ${blobPath}: wrote ${written} of ${blobHash.size} bytes`);
   return {
     blob: {
-      mediaType: compression === "gzip" ? MEDIA_TYPE_LAYER_GZIP : MEDIA_TYPE_LAYER,
+      mediaType: compression === "gzip" ? MEDIA_TYPE_LAYER_GZIP : compression === "zstd" ? MEDIA_TYPE_LAYER_ZSTD : MEDIA_TYPE_LAYER,
       digest: `sha256:${blobHash.hash.digest("hex")}`,
       size: blobHash.size,
     },

@@ -7,6 +7,9 @@ import {
   parseReference,
   splitTaggedName,
   TAG_RE,
+  registryOf,
+  familiarName,
+  fullName,
 } from "./reference.js";
 
 const hex64 = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
@@ -85,7 +88,8 @@ describe("normalizeTaggedName", () => {
     expect(normalizeTaggedName("busybox")).toBe("busybox:latest");
     expect(normalizeTaggedName("busybox:1.36")).toBe("busybox:1.36");
     expect(normalizeTaggedName("localhost:5000/x")).toBe("localhost:5000/x:latest");
-    expect(normalizeTaggedName("library/busybox")).toBe("library/busybox:latest");
+    expect(normalizeTaggedName("library/busybox")).toBe("busybox:latest");
+    expect(normalizeTaggedName("docker.io/library/busybox:1")).toBe("busybox:1");
   });
   it("refuses digests and 64-hex names", () => {
     expect(() => normalizeTaggedName(`busybox@sha256:${hex64}`)).toThrow(/cannot name an image by digest/);
@@ -113,5 +117,38 @@ describe("isLookupReference", () => {
     expect(isLookupReference("sha256:ABCD")).toBe(true);
     expect(isLookupReference("sha256:")).toBe(false);
     expect(isLookupReference("@abcd")).toBe(false);
+  });
+});
+
+// distribution/reference normalize_test.go: ParseNormalizedNamed and FamiliarName.
+describe("registryOf / familiarName (Docker Hub defaults)", () => {
+  it.each([
+    ["alpine", "docker.io", "library/alpine", "alpine"],
+    ["library/alpine", "docker.io", "library/alpine", "alpine"],
+    ["docker.io/library/alpine", "docker.io", "library/alpine", "alpine"],
+    ["index.docker.io/library/alpine", "docker.io", "library/alpine", "alpine"],
+    ["user/repo", "docker.io", "user/repo", "user/repo"],
+    ["docker.io/user/repo", "docker.io", "user/repo", "user/repo"],
+    ["docker.io/library/a/b", "docker.io", "library/a/b", "library/a/b"],
+    ["localhost/x", "localhost", "x", "localhost/x"],
+    ["localhost:5000/x", "localhost:5000", "x", "localhost:5000/x"],
+    ["127.0.0.1:5000/a/b", "127.0.0.1:5000", "a/b", "127.0.0.1:5000/a/b"],
+    ["quay.io/org/img", "quay.io", "org/img", "quay.io/org/img"],
+  ])("%s -> %s / %s (familiar %s)", (name, host, repository, familiar) => {
+    expect(registryOf(name)).toEqual({ host, repository });
+    expect(familiarName(name)).toBe(familiar);
+  });
+  it("fully qualifies", () => {
+    expect(fullName("alpine")).toBe("docker.io/library/alpine");
+    expect(fullName("localhost:5000/x")).toBe("localhost:5000/x");
+  });
+  it("normalizes alpine to alpine:latest and keeps digests apart", () => {
+    expect(normalizeTaggedName("alpine")).toBe("alpine:latest");
+    expect(normalizeTaggedName("docker.io/library/alpine")).toBe("alpine:latest");
+    expect(parseReference(`localhost:5000/x@sha256:${hex64}`)).toEqual({ name: "localhost:5000/x", digest: `sha256:${hex64}` });
+    expect(parseReference(`alpine:3.19@sha256:${hex64}`)).toEqual({ name: "alpine", tag: "3.19", digest: `sha256:${hex64}` });
+    expect(() => parseReference("x/UPPER")).toThrow(/lowercase/);
+    expect(() => parseReference("a//b")).toThrow(/invalid reference format/);
+    expect(() => parseReference(`x@sha256:${hex64.slice(1)}`)).toThrow(/digest/);
   });
 });

@@ -9,8 +9,10 @@
  *   tag        := /[\w][\w.-]{0,127}/
  *   digest     := algorithm ":" hex
  *
- * Names are kept as given (plus `:latest`); Docker Hub normalization (`docker.io/library/`) is a
- * later step and belongs here when it comes, so every caller gets it at once.
+ * Names are stored in Docker's familiar form (`busybox:latest`, `localhost:5000/x:latest`):
+ * `docker.io/library/busybox` and `library/busybox` are the same name as `busybox`. Where the
+ * image lives is `registryOf`: a first component with a `.` or a `:`, or `localhost`, is a
+ * registry host; anything else is on Docker Hub (docker.io), official images under `library/`.
  */
 
 const alphanumeric = "[a-z0-9]+";
@@ -94,7 +96,45 @@ export function normalizeTaggedName(s: string): string {
   if (/^[a-f0-9]{64}$/.test(ref.name)) {
     throw new InvalidReferenceError(s, `invalid repository name (${ref.name}), cannot specify 64-byte hexadecimal strings`);
   }
-  return `${ref.name}:${ref.tag ?? DEFAULT_TAG}`;
+  return `${familiarName(ref.name)}:${ref.tag ?? DEFAULT_TAG}`;
+}
+
+export const DEFAULT_DOMAIN = "docker.io";
+const LEGACY_DEFAULT_DOMAIN = "index.docker.io";
+const OFFICIAL_REPO_PREFIX = "library/";
+
+/**
+ * Split a repository name into the registry host and the path on it, as distribution's
+ * splitDockerDomain: `alpine` -> docker.io, `library/alpine`; `localhost:5000/x` -> localhost:5000, `x`.
+ */
+export function registryOf(name: string): { host: string; repository: string } {
+  const i = name.indexOf("/");
+  let host = DEFAULT_DOMAIN;
+  let repository = name;
+  if (i >= 0) {
+    const first = name.slice(0, i);
+    if (first.includes(".") || first.includes(":") || first === "localhost" || first.toLowerCase() !== first) {
+      host = first === LEGACY_DEFAULT_DOMAIN ? DEFAULT_DOMAIN : first;
+      repository = name.slice(i + 1);
+    }
+  }
+  if (host === DEFAULT_DOMAIN && !repository.includes("/")) repository = OFFICIAL_REPO_PREFIX + repository;
+  return { host, repository };
+}
+
+/** The fully qualified name: `alpine` -> `docker.io/library/alpine`. */
+export function fullName(name: string): string {
+  const { host, repository } = registryOf(name);
+  return `${host}/${repository}`;
+}
+
+/** Docker's short form: `docker.io/library/alpine` -> `alpine`, `docker.io/u/x` -> `u/x`. */
+export function familiarName(name: string): string {
+  const { host, repository } = registryOf(name);
+  if (host !== DEFAULT_DOMAIN) return `${host}/${repository}`;
+  return repository.startsWith(OFFICIAL_REPO_PREFIX) && !repository.slice(OFFICIAL_REPO_PREFIX.length).includes("/")
+    ? repository.slice(OFFICIAL_REPO_PREFIX.length)
+    : repository;
 }
 
 /** Split a stored `NAME:TAG` into its repository and tag (the tag is after the last `:` past any `/`). */

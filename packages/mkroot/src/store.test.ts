@@ -96,7 +96,7 @@ describe("Store", () => {
     const list = await store.list();
     expect(list.map((i) => i.id).sort()).toEqual([a.id, b.id].sort());
     const sb = list.find((i) => i.id === b.id);
-    expect(sb).toEqual({ id: b.id, names: ["b:2"], created: b.config.created, size: "#!marker bb\n".length + "box\n".length });
+    expect(sb).toEqual({ id: b.id, names: ["b:2"], repoDigests: [], digest: b.digest, created: b.config.created, size: "#!marker bb\n".length + "box\n".length });
   });
 
   it("gives identical content the existing image instead of a twin", async () => {

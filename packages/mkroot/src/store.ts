@@ -20,6 +20,8 @@ import { applyChanges, buildImageConfig, contentKey, goArch, type OciImageConfig
 import { AmbiguousImageError, errCode, fsError, ImageConflictError, NoSuchImageError } from "./errors.js";
 import { unpackLayer, type Descriptor } from "./layer.js";
 import { withLock } from "./lock.js";
+import type { PullOptions, PullResult } from "./pull.js";
+import type { PushOptions, PushResult } from "./push.js";
 import {
   ID_PREFIX_RE,
   ID_RE,
@@ -28,6 +30,7 @@ import {
   parseReference,
   splitTaggedName,
   DEFAULT_TAG,
+  familiarName,
 } from "./reference.js";
 
 export const MEDIA_TYPE_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -35,12 +38,16 @@ export const MEDIA_TYPE_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const MEDIA_TYPE_CONFIG = "application/vnd.oci.image.config.v1+json";
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 export const DEFAULT_ROOT = "/var/lib/box";
+/** The digest a name's registry knows its image by (the index's, for a multi-platform pull). */
+export const REPO_DIGEST_ANNOTATION = "io.github.box.repo.digest";
 
 export interface Image {
   /** `sha256:<hex>` of the config blob, as Docker's image ID. */
   id: string;
   /** `NAME:TAG` references to this image, in index order. */
   names: string[];
+  /** `REPO@sha256:...` for names that came from, or went to, a registry (Docker's RepoDigests). */
+  repoDigests: string[];
   /** `sha256:<hex>` of the manifest: what `NAME@sha256:...` names. */
   digest: string;
   config: OciImageConfig;
@@ -51,6 +58,10 @@ export interface Image {
 export interface ImageSummary {
   id: string;
   names: string[];
+  /** `REPO@sha256:...`, as `docker images --digests` shows. */
+  repoDigests: string[];
+  /** The stored manifest's digest. */
+  digest: string;
   created: string;
   /** Bytes of file content over all layers. */
   size: number;
@@ -70,32 +81,35 @@ export interface RemoveOptions {
   force?: boolean;
 }
 
-interface OciIndex {
+export interface OciIndex {
   schemaVersion: 2;
   mediaType: string;
   manifests: Descriptor[];
   [k: string]: unknown;
 }
 
-interface OciManifest {
+export interface OciManifest {
   schemaVersion: 2;
-  mediaType: string;
+  /** Docker schema 2 always has it; OCI may leave it out. */
+  mediaType?: string;
   config: Descriptor;
   layers: Descriptor[];
 }
 
-interface LayerMeta {
+export interface LayerMeta {
   diff_id: string;
   size: number;
 }
 
 /** One image as the index sees it: its manifest and config, and every name pointing at it. */
-interface Entry {
+export interface Entry {
   digest: string;
   manifest: OciManifest;
   id: string;
   config: OciImageConfig;
   names: string[];
+  /** `REPO@sha256:...` for names that came from, or went to, a registry (Docker's RepoDigests). */
+  repoDigests: string[];
 }
 
 function hex(digest: string): string {
@@ -128,8 +142,10 @@ export class Store {
   readonly blobsDir: string;
   readonly layersDir: string;
   readonly tmpDir: string;
-  private readonly indexPath: string;
-  private readonly lockPath: string;
+  /** @internal */
+  readonly indexPath: string;
+  /** @internal */
+  readonly lockPath: string;
 
   constructor(root: string = process.env.BOX_ROOT || DEFAULT_ROOT) {
     this.root = resolve(root);
@@ -229,7 +245,7 @@ export class Store {
       for (const e of entries) {
         let size = 0;
         for (const d of e.config.rootfs.diff_ids) size += (await this.layerMeta(d))?.size ?? 0;
-        out.push({ id: e.id, names: e.names, created: e.config.created ?? "", size });
+        out.push({ id: e.id, names: e.names, repoDigests: e.repoDigests, digest: e.digest, created: e.config.created ?? "", size });
       }
       return out.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
     });
@@ -296,9 +312,105 @@ export class Store {
     return out;
   }
 
+  /**
+   * Pull `ref` from its registry (see pull.ts). The registry client is loaded only here, so
+   * commands that never pull do not pay for it at start-up.
+   */
+  async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
+    const { pull } = await import("./pull.js");
+    return pull(this, ref, opts);
+  }
+
+  /** Push the stored image `ref` to its registry (see push.ts). */
+  async push(ref: string, opts: PushOptions = {}): Promise<PushResult> {
+    const { push } = await import("./push.js");
+    return push(this, ref, opts);
+  }
+
+  /** Write images to `out` as one tar, both OCI layout and docker-archive (see archive.ts). */
+  async save(refs: string[], out: NodeJS.WritableStream): Promise<void> {
+    const { save } = await import("./archive.js");
+    return save(this, refs, out as import("node:stream").Writable);
+  }
+
+  /** Load a docker-archive or OCI layout tar (see archive.ts). */
+  async load(input: NodeJS.ReadableStream | Readable): Promise<{ lines: string[]; images: Image[] }> {
+    const { load } = await import("./archive.js");
+    const { toReadable } = await import("./compression.js");
+    return load(this, toReadable(input));
+  }
+
+  /** Give the image `source` names the further name `target` (`docker tag`). */
+  async tagImage(source: string, target: string): Promise<Image> {
+    const name = normalizeTaggedName(target);
+    await this.ensureLayout();
+    return withLock(this.lockPath, "exclusive", async () => {
+      const index = await this.readIndex();
+      const e = this.resolve(source, index, await this.entries(index));
+      const size = index.manifests.find((d) => d.digest === e.digest)?.size ?? 0;
+      const mediaType = e.manifest.mediaType ?? MEDIA_TYPE_MANIFEST;
+      this.tag(index, name, { mediaType, digest: e.digest, size });
+      await this.writeIndex(index);
+      const after = (await this.entries(index)).find((x) => x.digest === e.digest);
+      if (after === undefined) throw new Error(`internal: manifest ${e.digest} not in the index just written`);
+      return this.imageOf(after);
+    });
+  }
+
+  /**
+   * Remove dangling images (no name), or with `all` every image whose ID is not in `keep`.
+   * Returns Docker's "untagged:"/"deleted:" lines and the bytes of the layers deleted.
+   */
+  async prune(opts: { all?: boolean; keep?: Set<string> } = {}): Promise<{ lines: string[]; reclaimed: number }> {
+    const images = await this.list();
+    const lines: string[] = [];
+    let reclaimed = 0;
+    for (const img of images) {
+      if (opts.keep?.has(img.id)) continue;
+      if (img.names.length > 0 && !opts.all) continue;
+      const m = await this.manifestOf(img.id).catch(() => undefined);
+      const sizes = new Map((m?.config.rootfs.diff_ids ?? []).map((d, i) => [d, m?.sizes[i] ?? 0]));
+      let out: string[];
+      try {
+        out = await this.remove(img.id, { force: true });
+      } catch (e) {
+        if (e instanceof NoSuchImageError) continue; // removed meanwhile
+        throw e;
+      }
+      for (const l of out) {
+        const [verb, what = ""] = l.split(": ");
+        lines.push(`${verb?.toLowerCase()}: ${what}`);
+        if (verb === "Deleted") reclaimed += sizes.get(what) ?? 0;
+      }
+    }
+    return { lines, reclaimed };
+  }
+
+  /** Remember that `name`'s registry now knows its image as `digest` (after a push). */
+  async recordRepoDigest(name: string, digest: string): Promise<void> {
+    await withLock(this.lockPath, "exclusive", async () => {
+      const index = await this.readIndex();
+      const d = index.manifests.find((x) => x.annotations?.[REF_NAME_ANNOTATION] === name);
+      if (d === undefined) return;
+      d.annotations = { ...d.annotations, [REPO_DIGEST_ANNOTATION]: digest };
+      await this.writeIndex(index);
+    });
+  }
+
+  /** The manifest as stored (its bytes are what `NAME@DIGEST` names) and its descriptor's media type. */
+  async manifestOf(ref: string): Promise<{ digest: string; manifest: OciManifest; config: OciImageConfig; names: string[]; sizes: number[] }> {
+    return this.read(async (index, entries) => {
+      const e = this.resolve(ref, index, entries);
+      const sizes: number[] = [];
+      for (const d of e.config.rootfs.diff_ids) sizes.push((await this.layerMeta(d))?.size ?? 0);
+      return { digest: e.digest, manifest: e.manifest, config: e.config, names: [...e.names], sizes };
+    });
+  }
+
   // ---- resolution ------------------------------------------------------------------------------
 
-  private resolve(ref: string, index: OciIndex, entries: Entry[]): Entry {
+  /** @internal (pull, push, archive) */
+  resolve(ref: string, index: OciIndex, entries: Entry[]): Entry {
     return this.resolveHow(ref, index, entries).entry;
   }
 
@@ -306,7 +418,8 @@ export class Store {
    * As Docker's image lookup: a full `sha256:` ID first; then the reference as a name (tag or
    * digest); then, if it looks like one, an ID prefix. `byName` is set when a tag matched.
    */
-  private resolveHow(ref: string, _index: OciIndex, entries: Entry[]): { entry: Entry; byName?: string } {
+  /** @internal (pull, push, archive) */
+  resolveHow(ref: string, _index: OciIndex, entries: Entry[]): { entry: Entry; byName?: string } {
     const full = ID_RE.exec(ref);
     if (full && ref.startsWith("sha256:")) {
       const e = entries.find((x) => x.id === `sha256:${full[1]}`);
@@ -322,10 +435,13 @@ export class Store {
     }
     if (parsed) {
       if (parsed.digest !== undefined) {
-        const e = entries.find((x) => x.digest === parsed.digest && x.names.some((n) => splitTaggedName(n).repository === parsed.name));
+        const repo = familiarName(parsed.name);
+        const e =
+          entries.find((x) => x.digest === parsed.digest && x.names.some((n) => splitTaggedName(n).repository === repo)) ??
+          entries.find((x) => x.repoDigests.includes(`${repo}@${parsed.digest}`));
         if (e) return { entry: e };
       } else {
-        const name = `${parsed.name}:${parsed.tag ?? DEFAULT_TAG}`;
+        const name = `${familiarName(parsed.name)}:${parsed.tag ?? DEFAULT_TAG}`;
         const e = entries.find((x) => x.names.includes(name));
         if (e) return { entry: e, byName: name };
       }
@@ -344,7 +460,8 @@ export class Store {
   // ---- reading ---------------------------------------------------------------------------------
 
   /** Run `fn` on a consistent view of the index, under a shared lock; an absent store is empty. */
-  private async read<T>(fn: (index: OciIndex, entries: Entry[]) => Promise<T>): Promise<T> {
+  /** @internal (pull, push, archive) */
+  async read<T>(fn: (index: OciIndex, entries: Entry[]) => Promise<T>): Promise<T> {
     const exists = await stat(this.imagesDir).then(
       () => true,
       (e: unknown) => ignoreMissing(e, false),
@@ -357,7 +474,8 @@ export class Store {
     return withLock(this.lockPath, "shared", go);
   }
 
-  private async readIndex(): Promise<OciIndex> {
+  /** @internal (pull, push, archive) */
+  async readIndex(): Promise<OciIndex> {
     let text: string;
     try {
       text = await readFile(this.indexPath, "utf8");
@@ -375,7 +493,8 @@ export class Store {
     return index;
   }
 
-  private async readJson<T>(digest: string): Promise<T> {
+  /** @internal (pull, push, archive) */
+  async readJson<T>(digest: string): Promise<T> {
     const path = this.blobPath(digest);
     let data: Buffer;
     try {
@@ -388,23 +507,30 @@ export class Store {
   }
 
   /** The index's manifests, one entry per image, with their names gathered. */
-  private async entries(index: OciIndex): Promise<Entry[]> {
+  /** @internal (pull, push, archive) */
+  async entries(index: OciIndex): Promise<Entry[]> {
     const byDigest = new Map<string, Entry>();
     for (const d of index.manifests) {
       let e = byDigest.get(d.digest);
       if (e === undefined) {
         const manifest = await this.readJson<OciManifest>(d.digest);
         const config = await this.readJson<OciImageConfig>(manifest.config.digest);
-        e = { digest: d.digest, manifest, id: manifest.config.digest, config, names: [] };
+        e = { digest: d.digest, manifest, id: manifest.config.digest, config, names: [], repoDigests: [] };
         byDigest.set(d.digest, e);
       }
       const name = d.annotations?.[REF_NAME_ANNOTATION];
       if (name !== undefined && !e.names.includes(name)) e.names.push(name);
+      const repoDigest = d.annotations?.[REPO_DIGEST_ANNOTATION];
+      if (name !== undefined && repoDigest !== undefined) {
+        const rd = `${splitTaggedName(name).repository}@${repoDigest}`;
+        if (!e.repoDigests.includes(rd)) e.repoDigests.push(rd);
+      }
     }
     return [...byDigest.values()];
   }
 
-  private async imageOf(e: Entry): Promise<Image> {
+  /** @internal (pull, push, archive) */
+  async imageOf(e: Entry): Promise<Image> {
     const layers = [...e.config.rootfs.diff_ids].reverse().map((d) => this.layerDir(d));
     for (const l of layers) {
       const ok = await stat(l).then(
@@ -413,10 +539,11 @@ export class Store {
       );
       if (!ok) throw new Error(`image ${e.id}: layer ${l} is missing (corrupt store?)`);
     }
-    return { id: e.id, names: [...e.names], digest: e.digest, config: e.config, layers };
+    return { id: e.id, names: [...e.names], repoDigests: [...e.repoDigests], digest: e.digest, config: e.config, layers };
   }
 
-  private async layerMeta(diffId: string): Promise<LayerMeta | undefined> {
+  /** @internal (pull, push, archive) */
+  async layerMeta(diffId: string): Promise<LayerMeta | undefined> {
     try {
       return JSON.parse(await readFile(`${this.layerDir(diffId)}.json`, "utf8")) as LayerMeta;
     } catch {
@@ -427,22 +554,29 @@ export class Store {
   // ---- writing (callers hold the exclusive lock) -----------------------------------------------
 
   /** Point `ref` at `desc`: the old image keeps its other names, or stays as a dangling image. */
-  private tag(index: OciIndex, ref: string, desc: Descriptor): void {
+  /** @internal (pull, push, archive) */
+  tag(index: OciIndex, ref: string, desc: Descriptor, repoDigest?: string): void {
     const old = index.manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref);
     index.manifests = index.manifests.filter((d) => d !== old && !(d.digest === desc.digest && d.annotations?.[REF_NAME_ANNOTATION] === undefined));
     if (old !== undefined && old.digest !== desc.digest && !index.manifests.some((d) => d.digest === old.digest)) {
       const { annotations: _a, ...bare } = old;
       index.manifests.push(bare);
     }
-    index.manifests.push({ ...desc, platform: { architecture: goArch(), os: "linux" }, annotations: { [REF_NAME_ANNOTATION]: ref } });
+    // A name keeps the registry digest it had while it points at the same manifest.
+    const keep = repoDigest ?? (old?.digest === desc.digest ? old.annotations?.[REPO_DIGEST_ANNOTATION] : undefined);
+    const annotations: Record<string, string> = { [REF_NAME_ANNOTATION]: ref };
+    if (keep !== undefined) annotations[REPO_DIGEST_ANNOTATION] = keep;
+    index.manifests.push({ ...desc, platform: { architecture: goArch(), os: "linux" }, annotations });
   }
 
-  private async writeIndex(index: OciIndex): Promise<void> {
+  /** @internal (pull, push, archive) */
+  async writeIndex(index: OciIndex): Promise<void> {
     await this.atomicWrite(this.indexPath, Buffer.from(`${JSON.stringify(index, null, 2)}\n`));
   }
 
   /** Write to tmp/, fsync, rename over `path`: readers see the old file or the new one. */
-  private async atomicWrite(path: string, data: Buffer): Promise<void> {
+  /** @internal (pull, push, archive) */
+  async atomicWrite(path: string, data: Buffer): Promise<void> {
     const tmp = join(this.tmpDir, `${process.pid}-w-${randomBytes(6).toString("hex")}`);
     const fh = await open(tmp, "wx", 0o644);
     try {
@@ -459,13 +593,15 @@ export class Store {
     }
   }
 
-  private async writeBlob(digest: string, data: Buffer): Promise<void> {
+  /** @internal (pull, push, archive) */
+  async writeBlob(digest: string, data: Buffer): Promise<void> {
     if (await exists(this.blobPath(digest))) return;
     await this.atomicWrite(this.blobPath(digest), data);
   }
 
   /** Move a staged layer blob into place, or leave it if an identical one is already there. */
-  private async placeBlob(digest: string, staged: string): Promise<void> {
+  /** @internal (pull, push, archive) */
+  async placeBlob(digest: string, staged: string): Promise<void> {
     if (await exists(this.blobPath(digest))) return;
     await rename(staged, this.blobPath(digest));
   }
@@ -474,7 +610,8 @@ export class Store {
    * Move a staged layer directory into place. If another import got there first, its copy is
    * the same content (same diff_id) and ours is simply discarded with the staging dir.
    */
-  private async placeLayer(diffId: string, staged: string, meta: LayerMeta): Promise<void> {
+  /** @internal (pull, push, archive) */
+  async placeLayer(diffId: string, staged: string, meta: LayerMeta): Promise<void> {
     const dir = this.layerDir(diffId);
     if (await exists(dir)) return;
     // Metadata first: a layer dir is never visible without it (a crash between leaves an unused .json).
@@ -488,7 +625,8 @@ export class Store {
   }
 
   /** Create the layout if missing. 0700 where layers live: they hold the image's setuid files. */
-  private async ensureLayout(): Promise<void> {
+  /** @internal (pull, push, archive) */
+  async ensureLayout(): Promise<void> {
     try {
       await mkdir(this.root, { recursive: true, mode: 0o711 });
       await mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
@@ -508,7 +646,8 @@ export class Store {
   }
 
   /** Remove tmp/ entries whose process is gone (a crash mid-import). Best effort. */
-  private async cleanStale(): Promise<void> {
+  /** @internal (pull, push, archive) */
+  async cleanStale(): Promise<void> {
     let names: string[];
     try {
       names = await readdir(this.tmpDir);
@@ -522,7 +661,8 @@ export class Store {
     }
   }
 
-  private async staging(what: string): Promise<string> {
+  /** @internal (pull, push, archive) */
+  async staging(what: string): Promise<string> {
     const dir = join(this.tmpDir, `${process.pid}-${what}-${randomBytes(6).toString("hex")}`);
     await mkdir(dir, 0o700);
     return dir;
