@@ -52,7 +52,7 @@ export interface RunResult {
 }
 
 export interface Leak {
-  kind: "mount" | "process" | "state" | "cgroup";
+  kind: "mount" | "process" | "state" | "cgroup" | "link";
   /** The mount point, the pid, the state directory or the cgroup directory. */
   what: string;
   detail: string;
@@ -95,6 +95,11 @@ export async function harness(): Promise<Harness> {
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   env.BOX_ROOT = root;
   env.BOX_RUN = runDir;
+  // Networks: each harness has its own nftables table and bridge names (its default network is
+  // PREFIX0), so test files side by side never share a bridge or a rule; cleanup removes them.
+  const tag = createHash("sha256").update(id).digest("hex").slice(0, 6);
+  env.BOX_NFT_TABLE = `boxtest_${tag}`;
+  env.BOX_BRIDGE_PREFIX = `bt${tag}`;
   // box may exec its sibling tools by name; make those the ones from this checkout.
   env.PATH = [...binDirs, env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"].join(":");
 
@@ -369,9 +374,18 @@ function boxCgroups(): string[] {
  * processes whose root, cwd, cmdline or environment (BOX_ROOT/BOX_RUN) point into them, or whose
  * ancestor or cgroup is a leak; container state dirs; box* cgroups that name h or a leaked container.
  */
-export function leaks(h: Pick<Harness, "id" | "root" | "runDir">): Leak[] {
+export function leaks(h: Pick<Harness, "id" | "root" | "runDir"> & { env?: Record<string, string> }): Leak[] {
   const dirs = [h.root, h.runDir];
   const found: Leak[] = [];
+
+  // A veth still on one of h's bridges is a container's network left behind.
+  const prefix = h.env?.BOX_BRIDGE_PREFIX;
+  if (prefix) {
+    const bridges = new Set(hostLinks().filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname));
+    for (const l of hostLinks()) {
+      if (l.master && bridges.has(l.master)) found.push({ kind: "link", what: l.ifname, detail: `on bridge ${l.master}` });
+    }
+  }
 
   for (const m of readMounts()) {
     if (under(m.target, dirs) || under(m.source, dirs) || mentions(m.superOptions, dirs)) {
@@ -426,6 +440,40 @@ export function leaks(h: Pick<Harness, "id" | "root" | "runDir">): Leak[] {
   return found;
 }
 
+interface HostLink {
+  ifname: string;
+  master?: string;
+}
+
+function hostLinks(): HostLink[] {
+  const r = spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" });
+  try {
+    return JSON.parse(r.stdout) as HostLink[];
+  } catch {
+    return [];
+  }
+}
+
+/** h's networks (bridges named with its prefix) and its nftables table: made on first use, like docker0. */
+function removeNetworks(h: Harness, errors: string[]): void {
+  const prefix = h.env.BOX_BRIDGE_PREFIX;
+  if (prefix) {
+    for (const l of hostLinks()) {
+      if (!l.ifname.startsWith(prefix)) continue;
+      const r = spawnSync("ip", ["link", "delete", l.ifname], { encoding: "utf8" });
+      if (r.status !== 0) errors.push(`ip link delete ${l.ifname}: ${r.stderr.trim()}`);
+    }
+  }
+  const table = h.env.BOX_NFT_TABLE;
+  if (table) {
+    const list = spawnSync("nft", ["list", "tables"], { encoding: "utf8" });
+    if (list.stdout.split("\n").includes(`table ip ${table}`)) {
+      const r = spawnSync("nft", ["delete", "table", "ip", table], { encoding: "utf8" });
+      if (r.status !== 0) errors.push(`nft delete table ip ${table}: ${r.stderr.trim()}`);
+    }
+  }
+}
+
 export function formatLeaks(list: Leak[]): string {
   return list.map((l) => `  ${l.kind} ${l.what} (${l.detail})`).join("\n");
 }
@@ -472,6 +520,10 @@ async function cleanup(h: Harness, base: string): Promise<void> {
       if (e.code !== "ENOENT") errors.push(`rmdir ${cg}: ${e.code ?? e.message}`);
     });
   }
+
+  // After the processes and mounts: a veth goes with its netns, a bridge needs its ports gone.
+  for (const l of before.filter((x) => x.kind === "link")) spawnSync("ip", ["link", "delete", l.what]);
+  removeNetworks(h, errors);
 
   // Never rm -r across a mount point: it would delete the mounted filesystem's files.
   const stillMounted = readMounts().filter((m) => under(m.target, [base]));

@@ -6,9 +6,24 @@ Commands:
   run         Create and run a new container from an image
   ps          List containers
   rm          Remove one or more containers
+  network     Manage networks (create, ls, rm, inspect, prune)
+  port        List port mappings of a container
   images      List images
+  image       Manage images (ls, pull, push, inspect, prune...)
   import      Import a root filesystem tarball as an image
   rmi         Remove one or more images
+  pull        Download an image from a registry
+  push        Upload an image to a registry
+  login       Log in to a registry
+  logout      Log out from a registry
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  history     Show the history of an image
+  save        Save images to a tar archive (docker-archive and OCI layout)
+  load        Load an image from a tar archive
+  build       Build an image from a Dockerfile
+  builder     Manage the build cache (prune)
+  commit      Create a new image from a container's changes
+  diff        Inspect changes to files or directories on a container's filesystem
   version     Show the box version
 
 Environment:
@@ -35,8 +50,18 @@ Options:
                                signals and reaps processes
   -i, --interactive            Keep STDIN open
       --name string            Assign a name to the container
-      --network string         Connect a container to a network: none (default
-                               until bridge networking lands) or host
+      --add-host list          Add a custom host-to-IP mapping (host:ip, or
+                               host:host-gateway for the network's gateway)
+      --dns list               Set custom DNS servers
+      --expose list            Expose a port or a range of ports (for -P)
+      --ip string              IPv4 address (e.g., 172.30.100.104)
+      --network string         Connect a container to a network: bridge (the
+                               default, box0), a user network, none, host or
+                               container:NAME
+      --network-alias list     Add network-scoped alias for the container
+  -p, --publish list           Publish a container's port(s) to the host
+                               ([IP:][HOSTPORT:]CPORT[/tcp|udp], ranges too)
+  -P, --publish-all            Publish all exposed ports to random ports
       --privileged             Give extended privileges to this container
       --read-only              Mount the container's root filesystem as read only
       --rm                     Automatically remove the container when it exits

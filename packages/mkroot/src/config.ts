@@ -15,6 +15,20 @@ export interface ImageConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   Volumes?: Record<string, object>;
+  /** Docker's extensions, kept as `docker build` writes them. */
+  Healthcheck?: HealthConfig;
+  OnBuild?: string[];
+  Shell?: string[];
+}
+
+/** HEALTHCHECK as Docker stores it: durations in nanoseconds. `Test: ["NONE"]` disables the parent's. */
+export interface HealthConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
 }
 
 export interface HistoryEntry {
@@ -238,6 +252,9 @@ export function canonicalConfig(c: ImageConfig): ImageConfig {
   if (c.WorkingDir !== undefined) out.WorkingDir = c.WorkingDir;
   if (c.Labels !== undefined) out.Labels = sortedKeys(c.Labels);
   if (c.StopSignal !== undefined) out.StopSignal = c.StopSignal;
+  if (c.Healthcheck !== undefined) out.Healthcheck = { ...c.Healthcheck };
+  if (c.OnBuild !== undefined) out.OnBuild = [...c.OnBuild];
+  if (c.Shell !== undefined) out.Shell = [...c.Shell];
   return out;
 }
 

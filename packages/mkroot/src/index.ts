@@ -4,7 +4,8 @@
  */
 export type { PullOptions, PullResult, ProgressEvent, ProgressStatus, RegistryOptions } from "./pull.js";
 export type { PushOptions, PushResult } from "./push.js";
-export { Store, DEFAULT_ROOT, REF_NAME_ANNOTATION, REPO_DIGEST_ANNOTATION, type Image, type ImageSummary, type ImportOptions, type RemoveOptions } from "./store.js";
+export type { CommitOptions, CommitLayer, StoredLayer } from "./commit.js";
+export { Store, DEFAULT_ROOT, MEDIA_TYPE_MANIFEST, REF_NAME_ANNOTATION, REPO_DIGEST_ANNOTATION, type Image, type ImageSummary, type ImportOptions, type RemoveOptions } from "./store.js";
 export {
   applyChanges,
   buildImageConfig,
@@ -12,6 +13,7 @@ export {
   CHANGE_INSTRUCTIONS,
   InvalidChangeError,
   type HistoryEntry,
+  type HealthConfig,
   type ImageConfig,
   type OciImageConfig,
 } from "./config.js";

@@ -22,6 +22,7 @@ import { unpackLayer, type Descriptor } from "./layer.js";
 import { withLock } from "./lock.js";
 import type { PullOptions, PullResult } from "./pull.js";
 import type { PushOptions, PushResult } from "./push.js";
+import type { CommitOptions, StoredLayer } from "./commit.js";
 import {
   ID_PREFIX_RE,
   ID_RE,
@@ -99,6 +100,8 @@ export interface OciManifest {
 export interface LayerMeta {
   diff_id: string;
   size: number;
+  /** The layer's blob, when the layer was added on its own (commit, build). */
+  blob?: Descriptor;
 }
 
 /** One image as the index sees it: its manifest and config, and every name pointing at it. */
@@ -319,6 +322,27 @@ export class Store {
   async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
     const { pull } = await import("./pull.js");
     return pull(this, ref, opts);
+  }
+
+  /**
+   * Make an image from a parent (or scratch), new layer tars, layers already stored and
+   * history-only steps (see commit.ts): what `box commit` and `box build` share.
+   */
+  async commit(opts: CommitOptions): Promise<Image> {
+    const { commit } = await import("./commit.js");
+    return commit(this, opts);
+  }
+
+  /** Put one layer tar in the store without an image (see commit.ts): a build's step. */
+  async addLayer(tar: string | NodeJS.ReadableStream | Readable, onWarning?: (m: string) => void): Promise<StoredLayer> {
+    const { addLayer } = await import("./commit.js");
+    return addLayer(this, tar, onWarning);
+  }
+
+  /** Remove layers no image uses (a build's cache; see commit.ts). */
+  async pruneLayers(): Promise<{ removed: string[]; reclaimed: number }> {
+    const { pruneLayers } = await import("./commit.js");
+    return pruneLayers(this);
   }
 
   /** Push the stored image `ref` to its registry (see push.ts). */

@@ -239,7 +239,12 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
   // At most 32 KiB (4096 instructions), within a pipe's buffer: ns-init
   // reads it to EOF before anything else.
-  if (filter) (child.stdio as unknown as NodeJS.WritableStream[])[5]!.end(filter);
+  if (filter) {
+    const pipe = (child.stdio as unknown as NodeJS.WritableStream[])[5]!;
+    // If ns-init is gone (or never started), its status or exit says why; not an EPIPE here.
+    pipe.on("error", () => {});
+    pipe.end(filter);
+  }
   for (const sig of pending.splice(0)) child.kill(sig);
   if (slaveFd !== undefined) closeSync(slaveFd);
 

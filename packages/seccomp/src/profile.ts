@@ -1,10 +1,10 @@
+import { createRequire } from "node:module";
 /**
  * Docker's seccomp profile format (moby profiles/seccomp, `docker run
  * --security-opt seccomp=FILE`): parsed and checked before anything is
  * compiled, with messages that name the rule at fault.
  */
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 
 export type Op = "SCMP_CMP_NE" | "SCMP_CMP_LT" | "SCMP_CMP_LE" | "SCMP_CMP_EQ" | "SCMP_CMP_GE" | "SCMP_CMP_GT" | "SCMP_CMP_MASKED_EQ";
 
@@ -50,8 +50,12 @@ export const ACTIONS = [
 
 export const OPS: Op[] = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
 
-/** Docker's default profile, as shipped in this package (profiles/default.json). */
-export const DEFAULT_PROFILE_PATH = fileURLToPath(new URL("../profiles/default.json", import.meta.url));
+/**
+ * Docker's default profile, as shipped in this package (profiles/default.json).
+ * Found through the package's own exports rather than a path relative to this
+ * file, so that it is still found when this code is bundled into a tool.
+ */
+export const DEFAULT_PROFILE_PATH = createRequire(import.meta.url).resolve("@box/seccomp/profiles/default.json");
 
 export function defaultProfile(): Profile {
   return parseProfile(readFileSync(DEFAULT_PROFILE_PATH, "utf8"), DEFAULT_PROFILE_PATH);

@@ -4,24 +4,42 @@
  */
 import { toArgv, type NsExecOptions } from "@box/ns-exec";
 import type { BoxPaths } from "../paths.js";
+import type { NetPlan } from "./spec.js";
 
 export function shellQuote(s: string): string {
   if (/^[A-Za-z0-9_\/.,:=@%+-]+$/.test(s)) return s;
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOptions): string {
+/** `netns-bridge create ...` for a bridge-mode container, the same endpoint box makes. */
+function bridgeCreate(id: string, plan: NetPlan): string | undefined {
+  if (plan.mode.kind !== "bridge") return undefined;
+  const q = shellQuote;
+  const a = ["netns-bridge", "create", id, "--network", plan.mode.network];
+  if (plan.ip) a.push("--ip", plan.ip);
+  for (const m of plan.publish) a.push("-p", `${m.hostIp}:${m.hostPort || ""}:${m.containerPort}/${m.proto}`);
+  if (plan.hostname) a.push("--hostname", plan.hostname);
+  // host-gateway is resolved by box from the network's gateway.
+  for (const h of plan.extraHosts) a.push("--add-host", `${h.host}:${h.ip}`);
+  for (const al of plan.aliases) a.push("--alias", al);
+  return `${a.map(q).join(" ")} >/dev/null || exit 125`;
+}
+
+export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOptions, plan?: NetPlan): string {
   const c = `${paths.root}/containers/${id}`;
   const q = shellQuote;
   const ns = toArgv({ ...o, dieWithParent: false }).map(q).join(" ");
+  const net = plan ? bridgeCreate(id, plan) : undefined;
   return [
     `# box run, step by step (container ${id.slice(0, 12)})`,
     `export BOX_ROOT=${q(paths.root)}`,
     `c=${q(c)}`,
     `mkdir -p "$c/upper" "$c/work" "$c/rootfs"`,
     `mkroot layers ${q(image)} | ovl-mount --upper "$c/upper" --work "$c/work" --target "$c/rootfs" - >/dev/null`,
+    ...(net ? [net] : []),
     `ns-exec ${ns.replace(q(`${c}/rootfs`), '"$c/rootfs"')}${o.stdin ? "" : " </dev/null"}`,
     `rc=$?`,
+    ...(net ? [`netns-bridge rm ${id} >/dev/null`] : []),
     `ovl-mount --umount "$c/rootfs"`,
     `rm -rf "$c"`,
     `exit $rc`,

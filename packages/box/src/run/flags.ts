@@ -20,7 +20,16 @@ export interface RunFlags {
   volumes: string[];
   readOnly: boolean;
   tmpfs: string[];
+  /** --network as given; "bridge" (Docker's default, box's box0) when absent. */
   network: string;
+  publish: string[];
+  publishAll: boolean;
+  ip?: string;
+  addHost: string[];
+  dns: string[];
+  networkAlias: string[];
+  /** --expose: more ports for -P, with the image's EXPOSE. */
+  expose: string[];
   entrypoint?: string;
   init: boolean;
   privileged: boolean;
@@ -30,13 +39,17 @@ export interface RunFlags {
   ulimits: string[];
   explain: boolean;
   help: boolean;
+  restart: string;
+  logDriver: string;
+  logOpts: string[];
+  stopSignal?: string;
 }
 
 const SPEC = {
-  boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help"],
-  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint"],
-  multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit"],
-  alias: { i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume" },
+  boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help", "publish-all"],
+  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip"],
+  multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose"],
+  alias: { i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume", p: "publish", P: "publish-all" },
   stopEarly: true,
 };
 
@@ -75,7 +88,14 @@ export function parseRunFlags(argv: string[]): RunFlags {
     volumes: list(p, "volume"),
     readOnly: flag(p, "read-only"),
     tmpfs: list(p, "tmpfs"),
-    network: str(p, "network") ?? str(p, "net") ?? "none",
+    network: str(p, "network") ?? str(p, "net") ?? "bridge",
+    publish: list(p, "publish"),
+    publishAll: flag(p, "publish-all"),
+    ip: str(p, "ip"),
+    addHost: list(p, "add-host"),
+    dns: list(p, "dns"),
+    networkAlias: list(p, "network-alias"),
+    expose: list(p, "expose"),
     entrypoint: str(p, "entrypoint"),
     init: flag(p, "init"),
     privileged: flag(p, "privileged"),
@@ -85,5 +105,9 @@ export function parseRunFlags(argv: string[]): RunFlags {
     ulimits: list(p, "ulimit"),
     explain: flag(p, "explain"),
     help,
+    restart: str(p, "restart") ?? "no",
+    logDriver: str(p, "log-driver") ?? "json-file",
+    logOpts: list(p, "log-opt"),
+    stopSignal: str(p, "stop-signal"),
   };
 }

@@ -3,22 +3,28 @@
  * process (each extra Node process would cost ~20 ms), with the same
  * configs the separate tools take, so `--explain` stays exact.
  */
-import { statSync } from "node:fs";
+import { closeSync, openSync, statSync } from "node:fs";
 import { ExitError } from "@box/cli";
+import { CLONE, O, setns } from "@box/sys";
 import { NoSuchImageError, Store } from "@box/mkroot";
 import { nsExec, type NsExecOptions } from "@box/ns-exec";
 import { mountOverlay } from "@box/ovl-mount";
 import type { BoxPaths } from "../paths.js";
 import type { RunFlags } from "./flags.js";
-import { buildSpec } from "./spec.js";
+import { buildSpec, netPlan } from "./spec.js";
+import { parsePublish } from "./network.js";
+import { dropEndpointQuietly, makeEndpoint, netnsDir } from "./endpoint.js";
+import { getContainer } from "../container/ops.js";
 import { explain } from "./explain.js";
-import { newContainerId, createContainerDirs, removeContainerDirs, saveRecord, type ContainerRecord } from "../container/state.js";
+import { newContainerId, createContainerDirs, removeContainerDirs, saveRecord, saveSpec, writeRuntime, procStart, type ContainerRecord, type RuntimeState } from "../container/state.js";
 import { recordPid } from "../container/process.js";
+import { parseLogOpts, parseRestart } from "./policy.js";
+import { logPath, startDetached } from "./start.js";
 import { reserveName, reserveGeneratedName, releaseName, validateName } from "../container/names.js";
 
 const now = () => new Date().toISOString();
 
-function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExecOptions): ContainerRecord {
+function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExecOptions, stopSignal: string | undefined): ContainerRecord {
   return {
     Id: id,
     Name: `/${name}`,
@@ -42,17 +48,59 @@ function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExe
       AutoRemove: f.rm,
       ReadonlyRootfs: f.readOnly,
       NetworkMode: f.network,
+      PortBindings: portBindings(f),
+      ExtraHosts: f.addHost.length ? f.addHost : null,
+      Dns: f.dns,
       Binds: f.volumes,
       Tmpfs: Object.fromEntries(o.tmpfs.map((t) => [t.target, t.options])),
       Init: f.init,
+      RestartPolicy: parseRestart(f.restart),
+      LogConfig: { Type: f.logDriver, Config: parseLogOpts(f.logDriver, f.logOpts).config },
     },
+    StopSignal: f.stopSignal ?? stopSignal,
     State: { Status: "created", Running: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: "", FinishedAt: "", OOMKilled: false },
   };
 }
 
+/** Docker's HostConfig.PortBindings: {"80/tcp": [{HostIp, HostPort}]} as asked for (HostPort "" for any). */
+function portBindings(f: RunFlags): Record<string, { HostIp: string; HostPort: string }[]> {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const spec of f.publish) {
+    for (const m of parsePublish(spec)) {
+      (out[`${m.containerPort}/${m.proto}`] ??= []).push({ HostIp: m.hostIp === "0.0.0.0" ? "" : m.hostIp, HostPort: m.hostPort ? String(m.hostPort) : "" });
+    }
+  }
+  return out;
+}
+
+/** --network container:CTR: the other container's network namespace, which must be running. */
+function containerNetPath(paths: BoxPaths, network: string): string | undefined {
+  if (!network.startsWith("container:")) return undefined;
+  const ref = network.slice("container:".length);
+  const c = getContainer(paths, ref);
+  if (!c.state.Running || !c.state.Pid) throw new ExitError(`cannot join network of a non running container: ${ref}`, 125);
+  return `/proc/${c.state.Pid}/ns/net`;
+}
+
+/**
+ * Run fn, then put this thread back in the host's network namespace:
+ * ns-exec leaves the caller in the container's, and the endpoint is removed
+ * from the host's.
+ */
+async function keepingHostNet<T>(fn: () => Promise<T>): Promise<T> {
+  const host = openSync("/proc/thread-self/ns/net", O.RDONLY | O.CLOEXEC);
+  try {
+    return await fn();
+  } finally {
+    setns(host, CLONE.NEWNET, "/proc/thread-self/ns/net (back to the host netns)");
+    closeSync(host);
+  }
+}
+
 /** Checks that need the host, done before anything is created. */
-function preflight(o: NsExecOptions): void {
+function preflight(o: NsExecOptions, made: string[]): void {
   for (const b of o.binds) {
+    if (made.includes(b.source)) continue;
     try {
       statSync(b.source);
     } catch {
@@ -62,8 +110,11 @@ function preflight(o: NsExecOptions): void {
 }
 
 export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number> {
-  if (f.detach) throw new ExitError("box run -d: detached containers are not supported yet", 125);
   if (f.name !== undefined) validateName(f.name);
+  const policy = parseRestart(f.restart);
+  parseLogOpts(f.logDriver, f.logOpts);
+  if (f.rm && policy.Name !== "no") throw new ExitError("conflicting options: cannot specify both --restart and --rm", 125);
+  if (!f.detach && policy.Name !== "no") throw new ExitError("--restart needs -d (box keeps restartable containers with a detached monitor)", 125);
   const store = new Store(paths.root);
   let image;
   try {
@@ -74,12 +125,17 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
   }
   const id = newContainerId();
   const dirsPreview = { rootfs: `${paths.root}/containers/${id}/rootfs` };
-  const spec = buildSpec({ flags: f, image: image.config, id, rootfs: dirsPreview.rootfs });
+  const { plan, warnings } = netPlan(f, image.config, id);
+  const containerNet = f.explain ? (f.network.startsWith("container:") ? "/proc/PID/ns/net" : undefined) : containerNetPath(paths, f.network);
+  const spec = buildSpec({ flags: f, image: image.config, id, rootfs: dirsPreview.rootfs, netnsDir: netnsDir(), containerNet });
+  for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
   if (f.explain) {
-    process.stdout.write(explain(paths, id, f.image, spec));
+    process.stdout.write(explain(paths, id, f.image, spec, plan));
     return 0;
   }
-  preflight(spec);
+  // The endpoint's hosts file is made by netns-bridge, later.
+  preflight(spec, [`${netnsDir()}/${id}.hosts`]);
+  if (f.detach) spec.dieWithParent = false;
 
   // From here on every step is undone if a later one fails.
   const name = f.name !== undefined ? (reserveName(paths, f.name, id), f.name) : reserveGeneratedName(paths, id);
@@ -90,19 +146,42 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     releaseName(paths, name);
     throw e;
   }
-  const rec = record(id, name, f, image.id, spec);
+  const rec = record(id, name, f, image.id, spec, (image.config as { config?: { StopSignal?: string } }).config?.StopSignal);
+  if (f.detach) {
+    rec.LogPath = logPath(paths, id);
+    try {
+      saveSpec(paths, id, spec, image.layers, plan);
+      saveRecord(paths, rec);
+      await startDetached(paths, rec);
+    } catch (e) {
+      removeContainerDirs(paths, id);
+      releaseName(paths, name);
+      if (e instanceof ExitError) throw e;
+      throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
+    }
+    process.stdout.write(id + "\n");
+    return 0;
+  }
   let code: number;
+  const runtime: RuntimeState = { Status: "created", Running: false, Pid: 0, PidStart: "", ExitCode: 0, Error: "", StartedAt: "", FinishedAt: "", RestartCount: 0, MonitorPid: process.pid, MonitorStart: procStart(process.pid) ?? "" };
   try {
+    saveSpec(paths, id, spec, image.layers, plan);
     saveRecord(paths, rec);
-    code = await nsExec(spec, {
+    writeRuntime(paths, id, runtime);
+    // Before any namespace is touched: this step is async.
+    await makeEndpoint(id, plan, process.pid);
+    code = await keepingHostNet(() => nsExec(spec, {
       mountRoot: () => mountOverlay({ lower: image.layers, upper: dirs.upper, work: dirs.work, target: dirs.rootfs }),
       started: (pid) => {
         recordPid(paths, id, pid);
         rec.State = { ...rec.State, Status: "running", Running: true, Pid: pid, StartedAt: now() };
         saveRecord(paths, rec);
+        Object.assign(runtime, { Status: "running", Running: true, Pid: pid, PidStart: procStart(pid) ?? "", StartedAt: rec.State.StartedAt });
+        writeRuntime(paths, id, runtime);
       },
-    });
+    }));
   } catch (e) {
+    dropEndpointQuietly(id);
     removeContainerDirs(paths, id);
     releaseName(paths, name);
     if (e instanceof ExitError && (e.exitCode === 126 || e.exitCode === 127)) {
@@ -110,12 +189,16 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     }
     throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
   }
+  // Docker gives the address and host ports back when a container stops; a start makes them again.
+  dropEndpointQuietly(id);
   if (f.rm) {
     removeContainerDirs(paths, id);
     releaseName(paths, name);
   } else {
     rec.State = { ...rec.State, Status: "exited", Running: false, Pid: 0, ExitCode: code, FinishedAt: now() };
     saveRecord(paths, rec);
+    writeRuntime(paths, id, { ...runtime, Status: "exited", Running: false, Pid: 0, PidStart: "", ExitCode: code, FinishedAt: rec.State.FinishedAt });
   }
   return code;
 }
+

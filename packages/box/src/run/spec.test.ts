@@ -35,7 +35,20 @@ describe("box run flags -> ns-exec config", () => {
     expect(() => parseVolume("data:/b")).toThrow(/named volumes/);
     expect(() => parseVolume("/a:b")).toThrow(/absolute/);
   });
-  it("refuses an unknown network", () => expect(() => spec(["--network", "bogus", "busybox"])).toThrow(/network bogus not found/));
+  it("refuses a bad network name", () => expect(() => spec(["--network", "bad name!", "busybox"])).toThrow(/invalid network name/));
+  it("enters a bridge endpoint's netns by default, with its hosts file bound read-only", () => {
+    const o = buildSpec({ flags: parseRunFlags(["busybox"]), image, id: "f".repeat(64), rootfs: "/r", netnsDir: "/run/x/netns" });
+    expect(o.unshare.net).toBe(false);
+    expect(o.netPath).toBe(`/run/x/netns/${"f".repeat(64)}`);
+    expect(o.binds).toContainEqual({ source: `/run/x/netns/${"f".repeat(64)}.hosts`, target: "/etc/hosts", readonly: true });
+  });
+  it("--network none makes a namespace with only lo, --dns writes resolv.conf", () => {
+    const o = spec(["--network", "none", "--dns", "10.0.0.53", "busybox"]);
+    expect(o.unshare.net).toBe(true);
+    expect(o.netPath).toBeUndefined();
+    expect(o.resolvConf).toBe("nameserver 10.0.0.53\n");
+  });
+  it("refuses bad ports with Docker's exit code", () => expect(() => spec(["-p", "99999:80", "busybox"])).toThrow(/ports are 1-65535/));
   it("host network keeps the host's UTS and net namespaces", () => {
     const o = spec(["--network", "host", "busybox"]);
     expect(o.unshare.net).toBe(false);

@@ -2,11 +2,14 @@
  * Image config + `box run` flags -> one ns-exec config, the way Docker
  * combines them. Pure: no file is touched, so it is unit-tested without root.
  */
-import { isAbsolute } from "node:path";
+import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import { ExitError } from "@box/cli";
 import { defaults, parseRlimit, type NsExecOptions } from "@box/ns-exec";
+import { DEFAULT_PROFILE_PATH } from "@box/seccomp";
 import type { RunFlags } from "./flags.js";
 import { ALL_CAPS, DOCKER_DEFAULT_CAPS, capBit, capMask } from "./caps.js";
+import { networkConfig, resolvConf, type ExtraHost, type NetworkMode, type PortMapping } from "./network.js";
 
 export interface ImageLike {
   config: {
@@ -15,7 +18,22 @@ export interface ImageLike {
     Entrypoint?: string[] | null;
     WorkingDir?: string;
     User?: string;
+    ExposedPorts?: Record<string, object>;
   };
+}
+
+/**
+ * What box asks of netns-bridge for a bridge-mode container, saved with the
+ * spec so that every start (box start, a restart policy) makes the same
+ * endpoint again.
+ */
+export interface NetPlan {
+  mode: NetworkMode;
+  publish: PortMapping[];
+  ip?: string;
+  extraHosts: ExtraHost[];
+  aliases: string[];
+  hostname?: string;
 }
 
 /** Docker's masked and read-only paths (moby oci/defaults.go). */
@@ -62,8 +80,22 @@ export function parseVolume(spec: string): Volume {
   return { source, target, readonly: opts.includes("ro") };
 }
 
+/**
+ * Docker's --privileged gives every capability the daemon itself holds, not
+ * every one the kernel knows: a host (or outer container) without, say,
+ * SYS_RESOURCE would make capset(2) fail. The one read of the host here.
+ */
+function hostBoundingSet(): bigint {
+  try {
+    const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? BigInt("0x" + m[1]) & ALL_CAPS : ALL_CAPS;
+  } catch {
+    return ALL_CAPS;
+  }
+}
+
 function capabilities(f: RunFlags): bigint {
-  if (f.privileged) return ALL_CAPS;
+  if (f.privileged) return hostBoundingSet();
   let mask = capMask(DOCKER_DEFAULT_CAPS);
   for (const c of f.capAdd) {
     if (c.toUpperCase() === "ALL") mask = ALL_CAPS;
@@ -89,24 +121,74 @@ function ulimits(f: RunFlags) {
   });
 }
 
+/** --security-opt seccomp=VALUE: ns-exec reads (and compiles) the file, as Docker's client reads it. */
+function seccompOpt(v: string): string | undefined {
+  if (v === "") fail("invalid --security-opt: seccomp needs unconfined, builtin or a profile path");
+  if (v === "unconfined") return undefined;
+  if (v === "builtin") return DEFAULT_PROFILE_PATH;
+  return resolve(v);
+}
+
 export interface SpecInput {
   flags: RunFlags;
   image: ImageLike;
   id: string;
   rootfs: string;
+  /** netns-bridge's $BOX_RUN/netns: where a bridge endpoint's netns and hosts files will be. */
+  netnsDir?: string;
+  /** --network container:CTR, resolved: the other container's netns file. */
+  containerNet?: string;
 }
 
-export function buildSpec({ flags: f, image, id, rootfs }: SpecInput): NsExecOptions {
-  const o = defaults();
-  const net = f.network;
-  if (!["none", "host"].includes(net)) {
-    fail(`network ${net} not found (box supports --network none and --network host until bridge networking lands)`);
+/** The network flags, checked, with Docker's warnings; throws 125 on bad input. */
+export function netPlan(f: RunFlags, image: ImageLike, id: string): { plan: NetPlan; dns: string[]; warnings: string[] } {
+  let cfg;
+  try {
+    cfg = networkConfig({
+      network: f.network,
+      publish: f.publish,
+      publishAll: f.publishAll,
+      exposed: [...Object.keys(image.config.ExposedPorts ?? {}), ...f.expose],
+      ip: f.ip,
+      hostname: f.hostname,
+      addHost: f.addHost,
+      dns: f.dns,
+    });
+  } catch (e) {
+    return fail((e as Error).message);
   }
-  const hostNet = net === "host";
-  o.unshare = { pid: true, mount: true, ipc: true, uts: !hostNet, net: !hostNet, cgroup: false };
+  if (cfg.mode.kind === "host" && f.hostname) fail("conflicting options: hostname and the network mode");
+  if (f.networkAlias.length && cfg.mode.kind !== "bridge") fail("network-scoped aliases are only supported for user-defined networks");
+  const name = f.name;
+  const plan: NetPlan = {
+    mode: cfg.mode,
+    publish: cfg.publish,
+    extraHosts: cfg.extraHosts,
+    // Docker resolves a container on a user network by its name, its short id and its aliases.
+    aliases: [...new Set([...(name ? [name] : []), ...f.networkAlias])],
+    hostname: f.hostname ?? id.slice(0, 12),
+  };
+  if (cfg.ip !== undefined) plan.ip = cfg.ip;
+  return { plan, dns: cfg.dns, warnings: cfg.warnings };
+}
+
+export function buildSpec({ flags: f, image, id, rootfs, netnsDir, containerNet }: SpecInput): NsExecOptions {
+  const o = defaults();
+  const { plan, dns } = netPlan(f, image, id);
+  const kind = plan.mode.kind;
+  const hostNet = kind === "host";
+  o.unshare = { pid: true, mount: true, ipc: true, uts: !hostNet, net: kind === "none", cgroup: false };
+  if (kind === "bridge") {
+    // The endpoint (netns, veth, lease) is made by netns-bridge before ns-exec enters it.
+    const dir = netnsDir ?? "/run/box/netns";
+    o.netPath = `${dir}/${id}`;
+  } else if (kind === "container") {
+    if (containerNet === undefined) fail(`--network ${f.network}: the container is not resolved`);
+    o.netPath = containerNet;
+  }
+  if (dns.length) o.resolvConf = resolvConf(dns);
   o.root = rootfs;
   o.hostname = hostNet ? undefined : (f.hostname ?? id.slice(0, 12));
-  if (hostNet && f.hostname) fail("conflicting options: hostname and the network mode");
   o.clearEnv = true;
   const env = [...(image.config.Env ?? [])];
   if (!env.some((e) => e.startsWith("PATH="))) env.unshift(DEFAULT_PATH);
@@ -126,6 +208,10 @@ export function buildSpec({ flags: f, image, id, rootfs }: SpecInput): NsExecOpt
   o.cwd = f.workdir ?? (image.config.WorkingDir || undefined);
   if (o.cwd !== undefined && !isAbsolute(o.cwd)) fail(`the working directory '${o.cwd}' is invalid, it needs to be an absolute path`);
   o.binds = f.volumes.map(parseVolume);
+  // A bind, not a copy: netns-bridge rewrites the file in place as containers join and leave.
+  if (kind === "bridge" && !o.binds.some((b) => b.target === "/etc/hosts")) {
+    o.binds.push({ source: `${netnsDir ?? "/run/box/netns"}/${id}.hosts`, target: "/etc/hosts", readonly: true });
+  }
   o.tmpfs = f.tmpfs.map((t) => {
     const i = t.indexOf(":");
     const target = i < 0 ? t : t.slice(0, i);
@@ -141,11 +227,15 @@ export function buildSpec({ flags: f, image, id, rootfs }: SpecInput): NsExecOpt
   o.maskedPaths = f.privileged ? [] : MASKED_PATHS;
   o.readonlyPaths = f.privileged ? [] : READONLY_PATHS;
   o.rlimits = ulimits(f);
+  o.seccomp = DEFAULT_PROFILE_PATH;
   for (const s of f.securityOpt) {
     if (s === "no-new-privileges" || s === "no-new-privileges:true" || s === "no-new-privileges=true") o.noNewPrivileges = true;
     else if (/^no-new-privileges[:=]false$/.test(s)) o.noNewPrivileges = false;
-    else fail(`invalid --security-opt: ${s} (supported: no-new-privileges)`);
+    else if (/^seccomp[=:]/.test(s)) o.seccomp = seccompOpt(s.slice("seccomp=".length));
+    else fail(`invalid --security-opt: ${s} (supported: no-new-privileges, seccomp=unconfined|builtin|PROFILE.json)`);
   }
+  // Docker: --privileged runs unconfined, whatever profile was given.
+  if (f.privileged) o.seccomp = undefined;
   o.dieWithParent = true;
   o.command = command(f, image);
   return o;

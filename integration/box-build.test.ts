@@ -1,0 +1,238 @@
+// box build end to end: Dockerfile -> RUN sandboxes and COPY layers -> an image box runs, with
+// the cache, Docker's history forms, and nothing left behind by a failed build.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness, type RunResult } from "./lib/harness.js";
+
+let h: Harness;
+let work: string;
+
+beforeAll(async () => {
+  h = await harness();
+  await importBusybox(h);
+  work = mkdtempSync(join(tmpdir(), "boxbuild-"));
+});
+
+afterAll(async () => {
+  rmSync(work, { recursive: true, force: true });
+  await h?.cleanup();
+});
+
+let n = 0;
+/** A fresh context dir holding `files` (Dockerfile included). */
+function context(files: Record<string, string>): string {
+  const dir = join(work, `ctx${++n}`);
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+  return dir;
+}
+
+const build = (...args: string[]) => h.box("build", "--progress", "plain", ...args, { timeoutMs: 60_000 });
+const steps = (r: RunResult, word: "CACHED" | "DONE") =>
+  r.stderr.split("\n").flatMap((l, i, all) => (new RegExp(`^#(\\d+) ${word}`).test(l) ? [all.find((x) => x.startsWith(`#${/^#(\d+)/.exec(l)?.[1]} [`)) ?? ""] : [])).filter((l) => l !== "" && !l.includes("[internal]"));
+const history = async (img: string) => expectOk(await h.box("history", "--no-trunc", "--format", "{{.CreatedBy}}", img)).stdout.trim().split("\n");
+
+/** No mount, process, container or build scratch dir of this harness is left. */
+function expectClean(): void {
+  expect(formatLeaks(leaks(h))).toBe("");
+  const tmp = join(h.root, "builder", "tmp");
+  expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+}
+
+const MULTI = `# a two-stage build
+ARG BASE=busybox
+FROM \${BASE} AS build
+ARG MSG=hello
+RUN echo "$MSG from the build stage" > /out.txt \\
+ && echo built
+FROM busybox
+WORKDIR /app
+COPY --from=build /out.txt ./
+COPY a.txt b.txt data/
+ENV GREETING=hi
+CMD ["sh", "-c", "cat /app/out.txt /app/data/a.txt; echo $GREETING"]
+`;
+
+describe("box build", () => {
+  it("builds a multi-stage Dockerfile that box runs, and rebuilds it all from cache", async () => {
+    const ctx = context({ Dockerfile: MULTI, "a.txt": "A\n", "b.txt": "B\n" });
+    const r = expectOk(await build("-t", "multi:1", ctx));
+    expect(r.stderr).toMatch(/^#\d+ \[build 2\/2\] RUN echo "\$MSG from the build stage"/m);
+    expect(r.stderr).toMatch(/^#\d+ \d+\.\d{3} built$/m);
+    expect(r.stderr).toMatch(/^#\d+ \[stage-1 3\/4\] COPY --from=build \/out.txt \.\/$/m);
+    expect(r.stderr).toMatch(/^#\d+ DONE \d+\.\ds$/m);
+    expect(r.stderr).toMatch(/naming to multi:1 done/);
+    expect(expectOk(await h.box("run", "--rm", "multi:1")).stdout).toBe("hello from the build stage\nA\nhi\n");
+    const id = expectOk(await h.box("image-inspect", "--format", "{{.Id}}", "multi:1")).stdout.trim();
+
+    const again = expectOk(await build("-t", "multi:1", ctx));
+    expect(steps(again, "DONE").filter((l) => !/FROM|exporting/.test(l))).toEqual([]);
+    expect(steps(again, "CACHED")).toHaveLength(4);
+    expect(expectOk(await h.box("image-inspect", "--format", "{{.Id}}", "multi:1")).stdout.trim()).toBe(id);
+    expectClean();
+  });
+
+  it("reruns from a changed copied file on, and only from there", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo one > /1\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\n", "a.txt": "first\n" });
+    expectOk(await build("-t", "touch:1", ctx));
+    writeFileSync(join(ctx, "a.txt"), "second\n");
+    const r = expectOk(await build("-t", "touch:1", ctx));
+    expect(steps(r, "CACHED")).toEqual([expect.stringContaining("RUN echo one > /1")]);
+    expect(steps(r, "DONE").filter((l) => /COPY|RUN/.test(l))).toEqual([expect.stringContaining("COPY a.txt /a.txt"), expect.stringContaining("RUN cat /a.txt > /copy")]);
+    expect(expectOk(await h.box("run", "--rm", "touch:1", "cat", "/copy")).stdout).toBe("second\n");
+    // --no-cache runs every step again.
+    const all = expectOk(await build("--no-cache", "-t", "touch:1", ctx));
+    expect(steps(all, "CACHED")).toEqual([]);
+  });
+
+  it("substitutes ARG and ENV as Docker's reference does", async () => {
+    const ctx = context({
+      Dockerfile: [
+        "ARG VERSION=latest",
+        "FROM busybox:$VERSION",
+        "ARG VERSION",
+        "ARG USER_ARG=someuser",
+        "ENV abc=hello",
+        "ENV abc=bye def=$abc",
+        "ENV ghi=$abc",
+        "ENV dflt=${UNSET:-fallback} plus=${abc:+set} lit=\\$abc",
+        "WORKDIR /w/${abc}",
+        "RUN echo \"v=$VERSION u=$USER_ARG def=$def ghi=$ghi $dflt $plus $lit\" > /vars; pwd >> /vars",
+        "",
+      ].join("\n"),
+    });
+    const r = expectOk(await build("--build-arg", "USER_ARG=cli", "--build-arg", "UNUSED=1", "-t", "args:1", ctx));
+    expect(r.stderr).toContain("[Warning] One or more build-args [UNUSED] were not consumed");
+    expect(expectOk(await h.box("run", "--rm", "args:1", "cat", "/vars")).stdout).toBe("v=latest u=cli def=hello ghi=bye fallback set $abc\n/w/bye\n");
+    const hist = await history("args:1");
+    expect(hist).toContain('RUN |2 VERSION=latest USER_ARG=cli /bin/sh -c echo "v=$VERSION u=$USER_ARG def=$def ghi=$ghi $dflt $plus $lit" > /vars; pwd >> /vars');
+    // ARG values stay out of the image's environment.
+    const env = expectOk(await h.box("run", "--rm", "args:1", "env")).stdout;
+    expect(env).not.toContain("USER_ARG");
+    expect(env).toContain("def=hello");
+  });
+
+  it("leaves out what .dockerignore excludes", async () => {
+    const ctx = context({
+      Dockerfile: "FROM busybox\nCOPY . /ctx/\n",
+      ".dockerignore": "*.log\nsecret/\n!keep.log\n",
+      "a.log": "x",
+      "keep.log": "k",
+      "secret/key": "s",
+      "src/main.c": "int main;",
+    });
+    expectOk(await build("-t", "ignore:1", ctx));
+    const r = expectOk(await h.box("run", "--rm", "ignore:1", "find", "/ctx", "-type", "f"));
+    expect(r.stdout.trim().split("\n").sort()).toEqual(["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/keep.log", "/ctx/src/main.c"]);
+    const ctx2 = context({ Dockerfile: "FROM busybox\nCOPY secret.txt /\n", ".dockerignore": "secret.txt\n", "secret.txt": "s" });
+    const bad = expectCode(await build(ctx2), 1);
+    expect(bad.stderr).toMatch(/Dockerfile:2: COPY secret.txt \/: "\/secret.txt": not found/);
+  });
+
+  it("stores metadata steps as empty layers with Docker's history forms", async () => {
+    const ctx = context({
+      Dockerfile: [
+        "FROM busybox",
+        "LABEL a=b",
+        "EXPOSE 80 53/udp",
+        "USER 1000:1000",
+        "VOLUME /data",
+        "STOPSIGNAL SIGINT",
+        "SHELL [\"/bin/sh\", \"-c\"]",
+        "HEALTHCHECK --interval=5s --retries=2 CMD true",
+        "ONBUILD RUN echo child",
+        "COPY f /f",
+        "CMD [\"sh\"]",
+        "",
+      ].join("\n"),
+      f: "x",
+    });
+    expectOk(await build("-t", "meta:1", ctx));
+    const hist = await history("meta:1");
+    expect(hist[0]).toBe('/bin/sh -c #(nop)  CMD ["sh"]');
+    expect(hist[1]).toMatch(/^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \/f$/);
+    expect(hist).toContain("/bin/sh -c #(nop)  LABEL a=b");
+    expect(hist).toContain("/bin/sh -c #(nop)  EXPOSE 80/tcp 53/udp");
+    const cfg = JSON.parse(expectOk(await h.box("image-inspect", "meta:1")).stdout) as Array<{ Config: Record<string, unknown> }> | { Config: Record<string, unknown> };
+    const c = (Array.isArray(cfg) ? cfg[0] : cfg)?.Config as Record<string, unknown>;
+    expect(c.User).toBe("1000:1000");
+    expect(c.StopSignal).toBe("SIGINT");
+    expect(c.ExposedPorts).toEqual({ "53/udp": {}, "80/tcp": {} });
+    expect(c.Labels).toEqual({ a: "b" });
+    expect(c.Healthcheck).toEqual({ Test: ["CMD-SHELL", "true"], Interval: 5e9, Retries: 2 });
+    expect(c.OnBuild).toEqual(["RUN echo child"]);
+  });
+
+  it("fails a RUN with its exit code and step, and leaves nothing half-made", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo before\nRUN echo doomed; exit 3\n" });
+    const before = expectOk(await h.box("images", "-q")).stdout;
+    const r = expectCode(await build("-t", "fail:1", ctx), 1);
+    expect(r.stderr).toMatch(/Dockerfile:3: RUN echo doomed; exit 3: process "\/bin\/sh -c echo doomed; exit 3" did not complete successfully: exit code: 3/);
+    expect(r.stderr).toMatch(/^#\d+ \d+\.\d+ doomed$/m);
+    expect(r.stderr).toMatch(/^#\d+ ERROR: /m);
+    expect(expectOk(await h.box("images", "-q")).stdout).toBe(before);
+    expectClean();
+  });
+
+  it("refuses bad input with one line naming file and line", async () => {
+    const cases: Array<[string, RegExp, Record<string, string>?]> = [
+      ["FROM busybox\nRUN true\nFOO bar\n", /^box: Dockerfile:3: unknown instruction: FOO$/m],
+      ["FROM busybox\nCOPY missing.txt /\n", /Dockerfile:2: COPY missing.txt \/: "\/missing.txt": not found/],
+      ["FROM busybox\nCOPY ../x /\n", /Dockerfile:2: COPY \.\.\/x \/: forbidden path outside the build context: \.\.\/x/],
+      ["FROM busybox\nCOPY --from=nostage /x /\n", /Dockerfile:2: COPY --from=nostage: no build stage or image named nostage/],
+      ["FROM busybox\nRUN echo \"unterminated\nCOPY --bogus=1 a b\n", /Dockerfile:3: unknown flag: --bogus/],
+      ["FROM busybox\nENV\n", /Dockerfile:2: ENV requires at least one argument/],
+    ];
+    for (const [df, re] of cases) {
+      const r = expectCode(await build("-t", "bad:1", context({ Dockerfile: df })), 1);
+      expect(r.stderr, df).toMatch(re);
+    }
+    expect(expectOk(await h.box("images")).stdout).not.toMatch(/^bad /m);
+    expectClean();
+  });
+
+  it("gives the same layers for the same input with SOURCE_DATE_EPOCH and --no-cache", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nCOPY a /a\nRUN echo x > /x && mkdir -p /d/e\n", a: "a\n" });
+    const env = { SOURCE_DATE_EPOCH: "1700000000" };
+    const one = expectOk(await h.box("build", "-q", "--no-cache", ctx, { env })).stdout.trim();
+    const two = expectOk(await h.box("build", "-q", "--no-cache", ctx, { env })).stdout.trim();
+    expect(two).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(two).toBe(one);
+  });
+
+  it("prints only the image id with -q, and builder prune drops the cache", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo q > /q\n" });
+    const r = expectOk(await h.box("build", "-q", ctx));
+    expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(r.stderr).toBe("");
+    expectOk(await h.box("builder", "prune", "-f"));
+    expect(existsSync(join(h.root, "builder", "cache"))).toBe(false);
+    const again = expectOk(await build(ctx));
+    expect(steps(again, "CACHED")).toEqual([]);
+  });
+
+  it("ADD unpacks a local tar, COPY takes heredocs, globs, --chown and --chmod; an unreachable URL is a clear error", async () => {
+    const ctx = context({ Dockerfile: "", "one.txt": "1", "two.txt": "2", "other.md": "m" });
+    mkdirSync(join(ctx, "t"));
+    writeFileSync(join(ctx, "t", "inner"), "in tar\n");
+    expectOk(await h.run(["tar", "-czf", join(ctx, "t.tar.gz"), "-C", join(ctx, "t"), "inner"]));
+    writeFileSync(
+      join(ctx, "Dockerfile"),
+      "FROM busybox\nADD t.tar.gz /x/\nCOPY *.txt /g/\nCOPY --chown=1:2 --chmod=0700 one.txt /o\nCOPY <<EOF /h\nhello $HOSTNAME\nEOF\nRUN <<EOF\necho from heredoc > /r\nEOF\n",
+    );
+    expectOk(await build("-t", "add:1", ctx));
+    const r = expectOk(await h.box("run", "--rm", "add:1", "sh", "-c", "cat /x/inner; ls /g; stat -c '%u:%g %a' /o; cat /h /r"));
+    expect(r.stdout).toBe("in tar\none.txt\ntwo.txt\n1:2 700\nhello \nfrom heredoc\n");
+    const bad = expectCode(await build(context({ Dockerfile: "FROM busybox\nADD http://127.0.0.1:59999/nothing.tar /\n" })), 1);
+    expect(bad.stderr).toMatch(/Dockerfile:2: ADD http:\/\/127.0.0.1:59999\/nothing.tar \/: http:\/\/127.0.0.1:59999\/nothing.tar: the URL is not reachable \(ECONNREFUSED\)/);
+    expectClean();
+  });
+
+  it("has --help", async () => {
+    expect(expectOk(await h.box("build", "--help")).stdout).toMatch(/^Usage: {2}box build \[OPTIONS\] PATH/);
+  });
+});

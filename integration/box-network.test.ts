@@ -1,0 +1,250 @@
+// box run on bridge networks (netns-bridge) end to end: names and addresses on a user network,
+// published ports from the host's 127.0.0.1, none and host modes, isolation between networks,
+// cleanup after a killed run, and refusals. Traffic goes only to 127.0.0.1 and to the containers
+// the tests made. Each test has its own harness: its own BOX_ROOT, BOX_RUN, nftables table and
+// bridge prefix (see harness()), and after it no veth, netns, bridge or table of it remains.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { binPath, expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness } from "./lib/harness.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function ipToNum(s: string): number {
+  return s.split(".").reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+const usedSubnets = new Set<string>();
+
+/** A /24 in 10.200-250.x.0 that no route of the host and no earlier test uses. */
+function freeSubnet(): string {
+  const routes = (JSON.parse(spawnSync("ip", ["-j", "-4", "route", "show", "table", "all"], { encoding: "utf8" }).stdout) as { dst: string }[])
+    .map((r) => r.dst)
+    .filter((d) => d !== "default")
+    .map((d) => {
+      const [a, p] = d.split("/");
+      return { base: ipToNum(a!), prefix: Number(p ?? 32) };
+    });
+  for (let i = 0; i < 1000; i++) {
+    const s = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}.0`;
+    const n = ipToNum(s);
+    const clash = routes.some((r) => {
+      const p = Math.min(r.prefix, 24);
+      const m = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+      return ((r.base & m) >>> 0) === ((n & m) >>> 0);
+    });
+    if (!clash && !usedSubnets.has(s)) {
+      usedSubnets.add(s);
+      return `${s}/24`;
+    }
+  }
+  throw new Error("no free /24 in 10.200-250.0.0");
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const a = s.address();
+  const port = typeof a === "object" && a ? a.port : 0;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function links(): { ifname: string; master?: string }[] {
+  return JSON.parse(spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" }).stdout) as { ifname: string; master?: string }[];
+}
+
+/** What h has in the kernel: its bridges, veths on them, its nftables table, its netns files. */
+function networkState(h: Harness): { bridges: string[]; veths: string[]; table: boolean; netns: string[] } {
+  const prefix = h.env.BOX_BRIDGE_PREFIX!;
+  const all = links();
+  const bridges = all.filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
+  const veths = all.filter((l) => l.master && bridges.includes(l.master)).map((l) => l.ifname);
+  const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n");
+  const dir = join(h.runDir, "netns");
+  return { bridges, veths, table: tables.includes(`table ip ${h.env.BOX_NFT_TABLE}`), netns: existsSync(dir) ? readdirSync(dir) : [] };
+}
+
+/** A test with its own harness and busybox; afterwards nothing of its networks may remain. */
+async function withBox(fn: (h: Harness) => Promise<void>): Promise<void> {
+  const h = await harness();
+  try {
+    await importBusybox(h);
+    // The default network on a subnet of its own: two test files making box0 at once could
+    // otherwise both take the first free /16.
+    expectOk(await h.tool("netns-bridge", "network", "create", "box0", "--subnet", freeSubnet()));
+    await fn(h);
+    expect(formatLeaks(leaks(h))).toBe("");
+    expect(networkState(h).veths).toEqual([]);
+    expect(networkState(h).netns).toEqual([]);
+    // Networks go with their last container; what is left is removed by name.
+    const nets = expectOk(await h.box("network", "ls", "--format", "{{.Name}}")).stdout.split("\n").filter(Boolean);
+    if (nets.length) expectOk(await h.box("network", "rm", ...nets));
+    expect(networkState(h)).toEqual({ bridges: [], veths: [], table: false, netns: [] });
+  } catch (e) {
+    // The test's own failure first; the cleanup's leak report would hide it.
+    await h.cleanup().catch(() => {});
+    throw e;
+  }
+  await h.cleanup();
+}
+
+const HTTPD = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"];
+
+async function ipOf(h: Harness, ref: string): Promise<string> {
+  const ip = expectOk(await h.box("inspect", "-f", "{{.NetworkSettings.IPAddress}}", ref)).stdout.trim();
+  expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  return ip;
+}
+
+/** wget from a fresh container on `network` (retrying while the server starts). */
+async function fetchFrom(h: Harness, network: string, url: string): Promise<string> {
+  let last = "";
+  for (let i = 0; i < 20; i++) {
+    const r = await h.box("run", "--rm", "--network", network, "busybox", "wget", "-qO-", url);
+    if (r.code === 0) return r.stdout;
+    last = r.stderr;
+    await sleep(100);
+  }
+  throw new Error(`wget ${url} from ${network}: ${last}`);
+}
+
+async function curlHost(port: number): Promise<string> {
+  for (let i = 0; i < 30; i++) {
+    const r = spawnSync("curl", ["-s", "-m", "2", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+    if (r.status === 0 && r.stdout) return r.stdout;
+    await sleep(100);
+  }
+  throw new Error(`curl 127.0.0.1:${port}: no answer`);
+}
+
+describe("box run on bridge networks", () => {
+  it("a server on a user network is reached by name and by address, and its published port from the host", () =>
+    withBox(async (h) => {
+      expectOk(await h.box("network", "create", "--subnet", freeSubnet(), "web"));
+      const port = await freePort();
+      const id = expectOk(await h.box("run", "-d", "--name", "srv", "--hostname", "srvhost", "--network", "web", "-p", `${port}:80`, "busybox", ...HTTPD)).stdout.trim();
+      expect(await fetchFrom(h, "web", "http://srv/")).toBe("srvhost\n");
+      const ip = await ipOf(h, "srv");
+      expect(await fetchFrom(h, "web", `http://${ip}/`)).toBe("srvhost\n");
+      expect(await curlHost(port)).toBe("srvhost\n");
+
+      expect(expectOk(await h.box("port", "srv")).stdout).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
+      expect(expectOk(await h.box("ps", "--format", "{{.Names}} {{.Ports}}")).stdout).toBe(`srv 0.0.0.0:${port}->80/tcp\n`);
+      const ns = JSON.parse(expectOk(await h.box("inspect", "-f", "{{json .NetworkSettings}}", "srv")).stdout) as Record<string, any>;
+      expect(ns.Gateway).toMatch(/^10\.\d+\.\d+\.1$/);
+      expect(ns.MacAddress).toMatch(/^02:42:/);
+      expect(ns.Ports).toEqual({ "80/tcp": [{ HostIp: "0.0.0.0", HostPort: String(port) }] });
+      expect(Object.keys(ns.Networks)).toEqual(["web"]);
+      const net = JSON.parse(expectOk(await h.box("network", "inspect", "web")).stdout) as Record<string, any>[];
+      expect(net[0]!.Containers[id].Name).toBe("srv");
+
+      // Stopped, the container gives its address and host port back (as Docker); start makes them again.
+      expectOk(await h.box("stop", "-t", "1", "srv"));
+      for (let i = 0; i < 50 && networkState(h).veths.length > 0; i++) await sleep(100);
+      expect(networkState(h).veths).toEqual([]);
+      expectOk(await h.box("start", "srv"));
+      expect(await curlHost(port)).toBe("srvhost\n");
+      expectOk(await h.box("rm", "-f", "srv"));
+      expectOk(await h.box("network", "rm", "web"));
+    }));
+
+  it("on the default network a container has an address and the gateway, and reaches others by address only", () =>
+    withBox(async (h) => {
+      expectOk(await h.box("run", "-d", "--name", "srv", "busybox", ...HTTPD));
+      const ip = await ipOf(h, "srv");
+      expect(await fetchFrom(h, "bridge", `http://${ip}/`)).toMatch(/^[0-9a-f]{12}\n$/);
+      const r = await h.box("run", "--rm", "--init", "--dns", "127.0.0.1", "busybox", "timeout", "3", "wget", "-qO-", "http://srv/");
+      expect(r.code).not.toBe(0);
+      const hosts = expectOk(await h.box("run", "--rm", "--add-host", "gw:host-gateway", "--add-host", "db:10.9.9.9", "busybox", "cat", "/etc/hosts")).stdout;
+      const gw = expectOk(await h.box("inspect", "-f", "{{.NetworkSettings.Gateway}}", "srv")).stdout.trim();
+      expect(hosts).toContain(`${gw}\tgw\n`);
+      expect(hosts).toContain("10.9.9.9\tdb\n");
+      const dns = expectOk(await h.box("run", "--rm", "--dns", "10.0.0.53", "busybox", "cat", "/etc/resolv.conf")).stdout;
+      expect(dns).toBe("nameserver 10.0.0.53\n");
+      expectOk(await h.box("rm", "-f", "srv"));
+    }));
+
+  it("--network none has only lo; --network host sees the host's interfaces", () =>
+    withBox(async (h) => {
+      const none = expectOk(await h.box("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")).stdout;
+      expect(none.split(/\s+/).filter(Boolean)).toEqual(["lo"]);
+      const host = expectOk(await h.box("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")).stdout.split(/\s+/).filter(Boolean).sort();
+      expect(host).toEqual(readdirSync("/sys/class/net").sort());
+      expect(networkState(h).veths).toEqual([]);
+    }));
+
+  it("two user networks are isolated from each other", () =>
+    withBox(async (h) => {
+      expectOk(await h.box("network", "create", "--subnet", freeSubnet(), "left"));
+      expectOk(await h.box("network", "create", "--subnet", freeSubnet(), "right"));
+      expectOk(await h.box("run", "-d", "--name", "srv", "--network", "left", "busybox", ...HTTPD));
+      const ip = await ipOf(h, "srv");
+      await fetchFrom(h, "left", `http://${ip}/`);
+      // --init: wget must not be PID 1, which ignores timeout's SIGTERM.
+      const r = await h.box("run", "--rm", "--init", "--network", "right", "busybox", "timeout", "3", "wget", "-qO-", `http://${ip}/`);
+      expect(r.code, r.stderr).not.toBe(0);
+      // --dns 127.0.0.1: a name not in the hosts file must not be looked up outside the host.
+      const byName = await h.box("run", "--rm", "--init", "--dns", "127.0.0.1", "--network", "right", "busybox", "timeout", "3", "wget", "-qO-", "http://srv/");
+      expect(byName.code).not.toBe(0);
+      expectOk(await h.box("rm", "-f", "srv"));
+      expectOk(await h.box("network", "rm", "left", "right"));
+    }));
+
+  it("box rm after a SIGKILLed box run removes its endpoint", () =>
+    withBox(async (h) => {
+      const child = spawn(binPath("box"), ["run", "--name", "killed", "-p", `${await freePort()}:80`, "busybox", "sleep", "30"], { env: h.env, stdio: "ignore" });
+      for (let i = 0; i < 100 && networkState(h).veths.length === 0; i++) await sleep(50);
+      expect(networkState(h).veths.length).toBe(1);
+      child.kill("SIGKILL");
+      await new Promise((r) => child.on("close", r));
+      expectOk(await h.box("rm", "-f", "killed"));
+      expect(networkState(h).veths).toEqual([]);
+      expect(networkState(h).netns).toEqual([]);
+    }));
+
+  it("--explain prints the netns-bridge steps, and the pipeline gives the same network", () =>
+    withBox(async (h) => {
+      const ex = expectOk(await h.box("run", "--rm", "--explain", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | wc -l; grep -c localhost /etc/hosts"));
+      const id = /containers\/([0-9a-f]{64})/.exec(ex.stdout)![1]!;
+      expect(ex.stdout).toContain(`netns-bridge create ${id} --network box0 --hostname ${id.slice(0, 12)}`);
+      expect(ex.stdout).toContain(`--net=${h.runDir}/netns/${id}`);
+      expect(ex.stdout).toContain(`netns-bridge rm ${id}`);
+      const r = expectOk(await h.run(["sh", "-c", ex.stdout]));
+      expect(r.stdout).toBe("1\n2\n");
+    }));
+
+  it("refuses bad ports, a bound host port, an unknown network and removing a network in use: one line, exit 125, nothing made", () =>
+    withBox(async (h) => {
+      const busy: Server = createServer();
+      await new Promise<void>((r) => busy.listen(0, "0.0.0.0", () => r()));
+      const a = busy.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      try {
+        expectOk(await h.box("network", "create", "--subnet", freeSubnet(), "inuse"));
+        expectOk(await h.box("run", "-d", "--name", "holder", "--network", "inuse", "busybox", "sleep", "30"));
+        const cases: [string[], RegExp][] = [
+          [["run", "--rm", "-p", "99999:80", "busybox", "true"], /^box: invalid host port '99999' in '99999:80': ports are 1-65535$/],
+          [["run", "--rm", "-p", `${port}:80`, "busybox", "true"], new RegExp(`^box: host port 0\\.0\\.0\\.0:${port}/tcp is already in use$`)],
+          [["run", "--rm", "--network", "nosuchnet", "busybox", "true"], /^box: network nosuchnet not found$/],
+          [["run", "--rm", "--ip", "10.1.2.3", "--network", "none", "busybox", "true"], /^box: --ip needs a bridge network/],
+          [["network", "rm", "inuse"], /^box: network inuse has 1 endpoint attached/],
+          [["network", "create", "--subnet", "10.0.0.0/33", "bad"], /^box: subnet|^box: invalid subnet/],
+        ];
+        for (const [args, re] of cases) {
+          const r = expectCode(await h.box(...args), 125, args.join(" "));
+          expect(r.stderr.trim().split("\n")).toHaveLength(1);
+          expect(r.stderr.trim()).toMatch(re);
+        }
+        expect(expectOk(await h.box("ps", "-a", "--format", "{{.Names}}")).stdout).toBe("holder\n");
+        expect(networkState(h).veths).toHaveLength(1);
+        expect(networkState(h).netns.sort()).toHaveLength(2); // holder's netns and hosts file
+        expectOk(await h.box("rm", "-f", "holder"));
+        expectOk(await h.box("network", "rm", "inuse"));
+      } finally {
+        busy.close();
+      }
+    }));
+});

@@ -1,0 +1,82 @@
+/**
+ * box exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND...: run a
+ * process in a running container. ns-exec joins the container's namespaces
+ * (ns-init joins its mount namespace, and with it its root and masked paths)
+ * and applies the container's hardening: capabilities, no_new_privs, rlimits.
+ * The process is not a child of the container's PID 1: its parent, seen from
+ * inside, is 0.
+ */
+import { parseArgs, flag, list, str, UsageError, ExitError } from "@box/cli";
+import { defaults, nsExec, resolveIdentity, RootDir, type NsExecOptions } from "@box/ns-exec";
+import type { BoxPaths } from "../paths.js";
+import { getContainer } from "../container/ops.js";
+import { loadSpec } from "../container/state.js";
+import { readEnvFile } from "../run/flags.js";
+
+const SPEC = {
+  boolean: ["interactive", "tty", "detach", "privileged", "help"],
+  string: ["workdir", "user", "detach-keys"],
+  multi: ["env", "env-file"],
+  alias: { i: "interactive", t: "tty", d: "detach", e: "env", w: "workdir", u: "user" },
+  stopEarly: true,
+};
+
+/** USER[:GROUP] resolved in the container's own /etc/passwd and /etc/group. */
+function identityIn(pid: number, user: string | undefined, group: string | undefined) {
+  const r = new RootDir(`/proc/${pid}/root`);
+  try {
+    return resolveIdentity(user, group, r.readFile("/etc/passwd"), r.readFile("/etc/group"));
+  } finally {
+    r.close();
+  }
+}
+
+export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, SPEC);
+  const [ref, ...cmd] = a.rest;
+  if (!ref || cmd.length === 0) throw new UsageError('"box exec" requires at least 2 arguments');
+  if (flag(a, "detach")) throw new UsageError("box exec -d is not supported yet");
+  if (flag(a, "privileged")) throw new UsageError("box exec --privileged is not supported yet");
+  for (const e of list(a, "env")) if (e.startsWith("=") || e === "") throw new ExitError(`invalid environment variable: ${e}`, 125);
+  const wd = str(a, "workdir");
+  if (wd !== undefined && !wd.startsWith("/")) throw new ExitError(`the working directory '${wd}' is invalid, it needs to be an absolute path`, 125);
+
+  const c = getContainer(p, ref);
+  if (!c.state.Running || c.state.Settling || !c.state.Pid) throw new ExitError(`container ${c.id} is not running`, 1);
+  const pid = c.state.Pid;
+  const { options: spec } = loadSpec(p, c.id);
+
+  const user = str(a, "user") ?? [spec.setuid, spec.setgid].filter((x) => x !== undefined).join(":");
+  const [u, g] = user ? user.split(":") : [undefined, undefined];
+  let id;
+  try {
+    id = identityIn(pid, u || undefined, g || undefined);
+  } catch (e) {
+    throw new ExitError((e as Error).message, 126);
+  }
+
+  const o: NsExecOptions = defaults();
+  o.join = (["ipc", "uts", "net", "pid", "mount"] as const).map((kind) => ({ kind, path: `/proc/${pid}/ns/${kind === "mount" ? "mnt" : kind}` }));
+  o.clearEnv = true;
+  const env = [...spec.env, ...list(a, "env-file").flatMap(readEnvFile), ...list(a, "env")];
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${id.home}`);
+  if (flag(a, "tty") && !env.some((e) => e.startsWith("TERM="))) env.push("TERM=xterm");
+  o.env = env;
+  o.cwd = wd ?? spec.cwd;
+  o.setuid = String(id.uid);
+  o.setgid = String(id.gid);
+  o.caps = spec.caps;
+  o.noNewPrivileges = spec.noNewPrivileges;
+  o.rlimits = spec.rlimits;
+  o.seccomp = spec.seccomp;
+  o.tty = flag(a, "tty");
+  o.stdin = flag(a, "interactive");
+  o.dieWithParent = true;
+  o.command = cmd;
+  try {
+    return await nsExec(o);
+  } catch (e) {
+    if (e instanceof ExitError && (e.exitCode === 126 || e.exitCode === 127)) throw e;
+    throw new ExitError(e instanceof Error ? e.message : String(e), 126, { cause: e instanceof Error ? e.cause : undefined });
+  }
+}

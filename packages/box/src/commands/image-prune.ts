@@ -1,0 +1,45 @@
+/** `box image prune [-a] [-f]`: remove dangling images (with -a: every image no container uses). */
+import { createInterface } from "node:readline/promises";
+import { flag, parseArgs, UsageError } from "@box/cli";
+import { Store } from "@box/mkroot";
+import type { BoxPaths } from "../paths.js";
+import { listIds, loadRecord } from "../container/state.js";
+import { humanSize } from "../format.js";
+
+export const PRUNE_HELP = `Usage:  box image prune [OPTIONS]
+
+Remove unused images
+
+Options:
+  -a, --all     Remove all unused images, not just dangling ones
+  -f, --force   Do not prompt for confirmation
+`;
+
+export async function imagePruneCommand(paths: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { boolean: ["all", "force", "help"], alias: { a: "all", f: "force" } });
+  if (flag(a, "help")) {
+    process.stdout.write(PRUNE_HELP);
+    return 0;
+  }
+  if (a.rest.length) throw new UsageError(`"box image prune" accepts no arguments`);
+  const all = flag(a, "all");
+  if (!flag(a, "force")) {
+    const what = all ? "all images without at least one container associated to them" : "all dangling images";
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const answer = await rl.question(`WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `).catch(() => "");
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) return 0;
+  }
+  const used = new Set<string>();
+  for (const id of listIds(paths)) {
+    try {
+      used.add(loadRecord(paths, id).Image);
+    } catch {
+      // a container being removed right now
+    }
+  }
+  const r = await new Store(paths.root).prune({ all, keep: used });
+  if (r.lines.length) process.stdout.write(`Deleted Images:\n${r.lines.map((l) => `${l}\n`).join("")}\n`);
+  process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
+  return 0;
+}

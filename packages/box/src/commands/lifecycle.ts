@@ -1,0 +1,126 @@
+/** box stop, kill, wait, start, restart, rm, rename: the verbs that change a container's life. */
+import { parseArgs, flag, str, UsageError, ExitError, describeChain } from "@box/cli";
+import type { BoxPaths } from "../paths.js";
+import { getContainer, locked, stopContainer, destroyContainer, signalNumber, markStopped, waitExited, refresh, sleep, type Ctr } from "../container/ops.js";
+import { liveState, loadRecord, saveRecord } from "../container/state.js";
+import { releaseName, reserveName, validateName, lookupName } from "../container/names.js";
+import { startDetached } from "../run/start.js";
+
+/** Run fn for each operand, Docker's way: print the operand on success, the error on stderr, exit 1 if any failed. */
+async function each(refs: string[], what: string, fn: (ref: string) => Promise<string | void>): Promise<number> {
+  if (refs.length === 0) throw new UsageError(`"box ${what}" requires at least 1 argument`);
+  let code = 0;
+  for (const ref of refs) {
+    try {
+      const out = await fn(ref);
+      process.stdout.write((out ?? ref) + "\n");
+    } catch (e) {
+      process.stderr.write(`box: Error response from daemon: ${describeChain(e)}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+function timeoutOf(a: ReturnType<typeof parseArgs>): number | undefined {
+  const t = str(a, "time") ?? str(a, "timeout");
+  if (t === undefined) return undefined;
+  if (!/^-?\d+$/.test(t)) throw new UsageError(`invalid argument "${t}" for "-t, --time" flag`);
+  return Number(t) < 0 ? 3600 * 24 : Number(t);
+}
+
+export async function stopCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { string: ["time", "timeout", "signal"], alias: { t: "time", s: "signal" } });
+  const t = timeoutOf(a);
+  return each(a.rest, "stop", (ref) => locked(p, ref, (c) => stopContainer(p, c, t ?? 10, str(a, "signal"))));
+}
+
+export async function killCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { string: ["signal"], alias: { s: "signal" } });
+  const sig = signalNumber(str(a, "signal") ?? "SIGKILL");
+  return each(a.rest, "kill", async (ref) => {
+    const c = getContainer(p, ref);
+    if (!c.state.Running || !c.state.Pid) throw new ExitError(`cannot kill container: ${ref}: container ${c.id} is not running`, 1);
+    // A SIGKILL from the user is a stop: the restart policy does not undo it.
+    if (sig === 9) markStopped(p, c.id);
+    process.kill(c.state.Pid, sig);
+  });
+}
+
+export async function waitCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, {});
+  if (a.rest.length === 0) throw new UsageError('"box wait" requires at least 1 argument');
+  let code = 0;
+  for (const ref of a.rest) {
+    try {
+      const c = getContainer(p, ref);
+      await waitExited(p, c.id, Number.MAX_SAFE_INTEGER);
+      process.stdout.write(`${liveState(p, c.id, loadRecord(p, c.id)).ExitCode}\n`);
+    } catch (e) {
+      process.stderr.write(`box: Error response from daemon: ${describeChain(e)}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+async function start(p: BoxPaths, c: Ctr): Promise<void> {
+  if (c.state.Running || c.state.Restarting) return;
+  if (c.state.MonitorAlive) await waitExited(p, c.id, 5000);
+  await startDetached(p, c.rec);
+}
+
+export async function startCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { boolean: ["attach", "interactive"], alias: { a: "attach", i: "interactive" } });
+  if (flag(a, "attach") || flag(a, "interactive")) throw new UsageError("box start -a/-i is not supported yet: use box start, then box attach");
+  return each(a.rest, "start", (ref) => locked(p, ref, (c) => start(p, c)));
+}
+
+export async function restartCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { string: ["time", "timeout", "signal"], alias: { t: "time", s: "signal" } });
+  const t = timeoutOf(a) ?? 10;
+  return each(a.rest, "restart", (ref) =>
+    locked(p, ref, async (c) => {
+      await stopContainer(p, c, t, str(a, "signal"));
+      await start(p, refresh(p, c));
+    }),
+  );
+}
+
+export async function rmCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { boolean: ["force", "volumes", "link"], alias: { f: "force", v: "volumes", l: "link" } });
+  const force = flag(a, "force");
+  return each(a.rest, "rm", (ref) =>
+    locked(p, ref, async (c) => {
+      if ((c.state.Running || c.state.Restarting) && !force) {
+        const what = c.state.Restarting ? "restarting" : "running";
+        throw new ExitError(`cannot remove container "${c.rec.Name}": container is ${what}: stop the container before removing or force remove`, 1);
+      }
+      // -v: anonymous volumes do not exist yet; bind mounts are never removed.
+      await destroyContainer(p, c);
+    }),
+  );
+}
+
+export async function renameCommand(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, {});
+  if (a.rest.length !== 2) throw new UsageError('"box rename" requires exactly 2 arguments');
+  const [ref, name] = a.rest as [string, string];
+  validateName(name);
+  await locked(p, ref, async (c) => {
+    const old = c.rec.Name.replace(/^\//, "");
+    if (old === name) throw new ExitError(`Renaming a container with the same name as its current name`, 1);
+    try {
+      reserveName(p, name, c.id);
+    } catch (e) {
+      throw new ExitError((e as Error).message, 1);
+    }
+    const rec = loadRecord(p, c.id);
+    rec.Name = `/${name}`;
+    saveRecord(p, rec);
+    if (lookupName(p, old) === c.id) releaseName(p, old);
+  });
+  return 0;
+}
+
+export { sleep };

@@ -1,0 +1,142 @@
+/**
+ * The container's side of @box/netns-bridge: make the endpoint a bridge-mode
+ * container's ns-exec enters (before any namespace is touched: this part is
+ * async), and take it down when the container stops or is removed.
+ */
+import { ExitError, describeChain } from "@box/cli";
+import {
+  ConflictError,
+  DEFAULT_NETWORK,
+  InvalidError,
+  config,
+  createEndpoint,
+  createNetwork,
+  gc,
+  inspectNetwork,
+  networks,
+  removeEndpoint,
+  type EndpointInfo,
+  type Network,
+  type PortMapping,
+} from "@box/netns-bridge";
+import type { NetPlan } from "./spec.js";
+
+/** netns-bridge's directory of netns and hosts files, for the ns-exec config. */
+export function netnsDir(): string {
+  return config().netnsDir;
+}
+
+/** A refusal of netns-bridge's as Docker's one line and exit 125; anything else is passed on. */
+export function asExit(e: unknown): unknown {
+  if (e instanceof InvalidError || e instanceof ConflictError) return new ExitError(e.message, 125);
+  return e;
+}
+
+/** The gateway of `network`, for --add-host NAME:host-gateway; the default network is made on first use. */
+function gatewayOf(network: string): string {
+  try {
+    return inspectNetwork(network).gateway;
+  } catch (e) {
+    if (!(e instanceof ConflictError) || network !== DEFAULT_NETWORK) throw e;
+  }
+  try {
+    return createNetwork({ name: network }).gateway;
+  } catch (e) {
+    // Made by a concurrent run in the meantime.
+    if (e instanceof ConflictError && /already exists/.test(e.message)) return inspectNetwork(network).gateway;
+    throw e;
+  }
+}
+
+/**
+ * Make the endpoint named after the container, owned by `owner` (the process
+ * whose exit makes it garbage: box itself in the foreground, box-monitor for
+ * -d). Returns undefined when the container is not on a bridge network.
+ */
+export async function makeEndpoint(id: string, plan: NetPlan | undefined, owner: number): Promise<EndpointInfo | undefined> {
+  if (!plan || plan.mode.kind !== "bridge") return undefined;
+  const network = plan.mode.network;
+  try {
+    const extraHosts = plan.extraHosts.some((h) => h.ip === "host-gateway")
+      ? (() => {
+          const gw = gatewayOf(network);
+          return plan.extraHosts.map((h) => (h.ip === "host-gateway" ? { host: h.host, ip: gw } : h));
+        })()
+      : plan.extraHosts;
+    const o = { name: id, network, ip: plan.ip, publish: plan.publish, hostname: plan.hostname, extraHosts, aliases: plan.aliases, owner };
+    try {
+      return await createEndpoint(o);
+    } catch (e) {
+      // A host port or address may still be held by a container whose box
+      // was killed: collect what dead owners left, then try once more.
+      if (!(e instanceof ConflictError) || !/already published by|is in use on network/.test(e.message)) throw e;
+      if (gc().length === 0) throw e;
+      return await createEndpoint(o);
+    }
+  } catch (e) {
+    throw asExit(e);
+  }
+}
+
+/** Remove the container's endpoint if it has one; true if something was removed. */
+export function dropEndpoint(id: string): boolean {
+  return removeEndpoint(id);
+}
+
+/** The pid owning the container's endpoint, if there is one. */
+export function endpointOwner(id: string): number | undefined {
+  for (const n of networks()) {
+    const ep = n.endpoints[id];
+    if (ep) return ep.owner?.pid ?? 0;
+  }
+  return undefined;
+}
+
+/** dropEndpoint, with a failure said on stderr, not fatal (netns-bridge gc finishes it). */
+export function dropEndpointQuietly(id: string): void {
+  try {
+    dropEndpoint(id);
+  } catch (e) {
+    process.stderr.write(`box: remove the network endpoint of ${id.slice(0, 12)}: ${describeChain(e)}\n`);
+  }
+}
+
+export interface EndpointView {
+  network: string;
+  ip: string;
+  prefixLen: number;
+  gateway: string;
+  mac: string;
+  publish: PortMapping[];
+}
+
+/** The endpoints of all networks by container id, read once (box ps, inspect, port). */
+export function endpointsById(): Map<string, EndpointView> {
+  const out = new Map<string, EndpointView>();
+  let nets: Network[] = [];
+  try {
+    nets = networks();
+  } catch {
+    return out; // no networks yet
+  }
+  for (const n of nets) {
+    const prefixLen = Number(n.subnet.split("/")[1]);
+    for (const ep of Object.values(n.endpoints)) {
+      if (ep.pending) continue;
+      out.set(ep.name, { network: n.name, ip: ep.ip, prefixLen, gateway: n.gateway, mac: ep.mac, publish: ep.publish });
+    }
+  }
+  return out;
+}
+
+/** Docker's PORTS column: "0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp". */
+export function portsText(publish: PortMapping[]): string {
+  return publish.map((m) => `${m.hostIp}:${m.hostPort}->${m.containerPort}/${m.proto}`).join(", ");
+}
+
+/** Docker's NetworkSettings.Ports: {"80/tcp": [{HostIp, HostPort}]}. */
+export function portsObject(publish: PortMapping[]): Record<string, { HostIp: string; HostPort: string }[]> {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const m of publish) (out[`${m.containerPort}/${m.proto}`] ??= []).push({ HostIp: m.hostIp, HostPort: String(m.hostPort) });
+  return out;
+}
