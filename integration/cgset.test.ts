@@ -233,18 +233,27 @@ describe.skipIf(skipReason !== "")("cgset on the host's hierarchy", () => {
     try {
       await until("the loops to start", () => usageNs(dirs) > 50e6);
       // Other work on the host can only take CPU away from the loops, never give them more than
-      // the quota: every window must stay under 0.6, and the best of three must reach 0.4.
-      const shares: number[] = [];
+      // the quota: every window must stay under 0.6. Where the host had spare CPU in a window
+      // (idle + the loops' own share >= 0.6 of a core) the quota was the only limit, so the loops
+      // must have reached 0.4; on a saturated host the nr_throttled check below still shows the
+      // quota at work.
+      const idleJiffies = () => {
+        const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).map(Number);
+        return f[4]! + f[5]!;
+      };
+      const windows: { share: number; idle: number }[] = [];
       for (let i = 0; i < 3; i++) {
         const u0 = usageNs(dirs);
+        const i0 = idleJiffies();
         const t0 = performance.now();
         await sleep(2000);
-        shares.push((usageNs(dirs) - u0) / ((performance.now() - t0) * 1e6));
-        if (shares[i]! > 0.4) break;
+        const ms = performance.now() - t0;
+        windows.push({ share: (usageNs(dirs) - u0) / (ms * 1e6), idle: (idleJiffies() - i0) / (ms / 10) });
+        if (windows[i]!.share > 0.4) break;
       }
-      const why = `shares ${shares.map((x) => x.toFixed(3)).join(", ")}; load ${readFileSync("/proc/loadavg", "utf8").trim()}`;
-      for (const x of shares) expect(x, why).toBeLessThan(0.6);
-      expect(Math.max(...shares), why).toBeGreaterThan(0.4);
+      const why = `windows ${windows.map((w) => `share ${w.share.toFixed(3)} idle ${w.idle.toFixed(2)}`).join("; ")}; load ${readFileSync("/proc/loadavg", "utf8").trim()}`;
+      for (const w of windows) expect(w.share, why).toBeLessThan(0.6);
+      for (const w of windows) if (w.idle + w.share >= 0.6) expect(w.share, why).toBeGreaterThan(0.4);
       const cpuDir = dirs.find((d) => existsSync(join(d, "cpu.stat")) && readFileSync(join(d, "cpu.stat"), "utf8").includes("nr_throttled"));
       if (cpuDir) expect(readFileSync(join(cpuDir, "cpu.stat"), "utf8")).toMatch(/^nr_throttled [1-9]\d*$/m);
     } finally {

@@ -9,7 +9,7 @@
 // Run as root: runc, crun, podman and unshare need it, and so do box and ns-exec.
 
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -244,6 +244,14 @@ async function main() {
         await bench(boxRows[0], () => argv, { env: boxEnv });
         if (nec) await bench(boxRows[1], () => argv, { env: envWithout("NODE_EXTRA_CA_CERTS", boxEnv) });
         else na(boxRows[1], "NODE_EXTRA_CA_CERTS is not set here; same as the row above");
+        // The default bridge network, on a bridge and nft table of the bench's own.
+        const bridgeEnv = { ...boxEnv, BOX_BRIDGE_PREFIX: "bxbench", BOX_NFT_TABLE: "box-bench" };
+        cleanups.push(() => {
+          spawnSync(join(repo, "packages", "netns-bridge", "bin", "netns-bridge"), ["network", "rm", "box0"], { env: bridgeEnv, stdio: "ignore" });
+          spawnSync("nft", ["delete", "table", "ip", "box-bench"], { stdio: "ignore" });
+        });
+        await bench("box run --rm busybox true (bridge)", () => [boxBin, "run", "--rm", "busybox", "true"], { env: bridgeEnv });
+        await benchDetached(boxBin, boxEnv);
       }
     }
 
@@ -318,6 +326,11 @@ async function main() {
           podman, "--runtime", runc, "run", "--rm", "--network", "none",
           "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", PODMAN_IMAGE, "true",
         ]);
+        // podman's default network, to set against box's bridge row.
+        await bench("podman --runtime runc run --rm (default network)", () => [
+          podman, "--runtime", runc, "run", "--rm",
+          "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", PODMAN_IMAGE, "true",
+        ], { failAsNa: true });
       }
     }
 
@@ -343,6 +356,10 @@ async function main() {
     target("ns-exec <= 3x runc", find("ns-exec --pid"), runcRow, 3);
     target("box run <= 5x runc", find("box run --rm"), runcRow, 5);
     target("box run <= 0.5x podman", find("box run --rm"), podmanRow, 0.5);
+    const bridge = find("box run --rm busybox true (bridge)");
+    const none = find("box run --rm --network none");
+    if (bridge?.median !== undefined && none?.median !== undefined)
+      console.log(`  bridge setup adds ${(bridge.median - none.median).toFixed(1)} ms to a run (target <= 15 ms)`);
     // The same targets without the CA bundle, which node parses at every start when it is set.
     if (nec) {
       console.log("  with NODE_EXTRA_CA_CERTS unset:");
@@ -367,7 +384,170 @@ async function main() {
   }
 }
 
-main().catch((e) => {
+// ---- detached containers: resident memory kept per container, and box ps ------------------------
+
+/**
+ * Start DETACHED containers with `box run -d`, sum the resident memory of every
+ * process box keeps for them (their box-monitor; the containers' own processes
+ * excluded), time `box ps` over them, and remove them all.
+ */
+async function benchDetached(boxBin, boxEnv, count = Number(process.env.BENCH_DETACHED ?? 20)) {
+  const ids = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const r = exec([boxBin, "run", "-d", "--network", "none", "busybox", "sleep", "600"], { env: boxEnv });
+      if (r.failure) {
+        log(`box run -d: ${describeFailure([boxBin, "run", "-d"], r)}`);
+        rows.push({ name: "box-monitor RSS per container", failed: r.failure });
+        return;
+      }
+      ids.push(r.stdout.trim());
+    }
+    let rssKb = 0;
+    let monitors = 0;
+    for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        if (!cmd.includes("box-monitor") || !ids.some((id) => cmd.includes(id))) continue;
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+        if (m) {
+          rssKb += Number(m[1]);
+          monitors++;
+        }
+      } catch {
+        // gone meanwhile
+      }
+    }
+    console.log(`# ${count} detached containers: ${monitors} box-monitor processes, ${(rssKb / 1024).toFixed(1)} MB RSS in all, ${(rssKb / 1024 / count).toFixed(2)} MB per container (target <= 5 MB)`);
+    await bench(`box ps (${count} running containers)`, () => [boxBin, "ps"], { env: boxEnv });
+  } finally {
+    if (ids.length) spawnSync(boxBin, ["rm", "-f", ...ids], { env: boxEnv, stdio: "ignore" });
+  }
+}
+
+// `node bench.mjs pull` runs only the image pull section.
+(process.argv[2] === "pull" ? benchPull() : main().then(benchPull)).catch((e) => {
   log(e.message);
   process.exitCode = 1;
 });
+
+// ---- image pull: box vs skopeo copy + umoci unpack vs podman pull ----------------------------------
+
+/**
+ * Pull and unpack one multi-layer image (busybox plus three 20 MB layers of random bytes, so gzip
+ * cannot shrink them: over 60 MB on the wire) from a docker-registry on 127.0.0.1, once per tool,
+ * each into an empty store. Everything (registry, stores, the podman image) is removed after.
+ */
+async function benchPull() {
+  const registryBin = which("docker-registry");
+  const tools = { skopeo: which("skopeo"), umoci: which("umoci"), podman: which("podman") };
+  console.log("");
+  console.log("# image pull: one multi-layer image (> 60 MB) from docker-registry on 127.0.0.1, one run each");
+  if (!registryBin) {
+    console.log("  n/a: docker-registry is not installed");
+    return;
+  }
+  const work = mkdtempSync(join(tmpdir(), "boxbench-pull-"));
+  let registry;
+  const podmanRef = [];
+  try {
+    const { spawn } = await import("node:child_process");
+    const { createServer } = await import("node:net");
+    const port = await new Promise((resolve, reject) => {
+      const s = createServer();
+      s.once("error", reject);
+      s.listen(0, "127.0.0.1", () => {
+        const p = s.address().port;
+        s.close(() => resolve(p));
+      });
+    });
+    writeFileSync(
+      join(work, "registry.yml"),
+      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, "registry")}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    );
+    registry = spawn(registryBin, ["serve", join(work, "registry.yml")], { stdio: "ignore" });
+    const ref = `127.0.0.1:${port}/bench/multi:1`;
+
+    // The image: umoci builds an OCI layout layer by layer, skopeo pushes it.
+    const tar = join(work, "busybox.tar");
+    const steps = [
+      [join(repo, "integration", "images", "busybox.sh"), tar],
+      ["umoci", "init", "--layout", join(work, "src")],
+      ["umoci", "new", "--image", `${join(work, "src")}:t`],
+    ];
+    for (let i = 0; i <= 3; i++) {
+      const b = join(work, `bundle${i}`);
+      steps.push(["umoci", "unpack", "--image", `${join(work, "src")}:t`, b]);
+      if (i === 0) steps.push(["tar", "-xf", tar, "-C", join(b, "rootfs")]);
+      else steps.push(["sh", "-c", `mkdir -p ${b}/rootfs/data${i} && for f in 1 2 3 4; do head -c 5M /dev/urandom > ${b}/rootfs/data${i}/r$f; done`]);
+      steps.push(["umoci", "repack", "--history.created_by", `bench layer ${i}`, "--image", `${join(work, "src")}:t`, b]);
+      steps.push(["rm", "-rf", b]);
+    }
+    steps.push(["umoci", "config", "--image", `${join(work, "src")}:t`, "--config.cmd", "sh"]);
+    for (const argv of steps) {
+      const r = exec(argv);
+      if (r.failure) throw new Error(`build the bench image: ${describeFailure(argv, r)}`);
+    }
+    for (let i = 0; ; i++) {
+      const r = exec(["skopeo", "copy", "--dest-tls-verify=false", `oci:${join(work, "src")}:t`, `docker://${ref}`]);
+      if (!r.failure) break;
+      if (i > 20) throw new Error(`push the bench image: ${describeFailure(["skopeo", "copy"], r)}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+
+    const results = [];
+    const time = (name, argvs, env) => {
+      let ms = 0;
+      for (const argv of argvs) {
+        const r = exec(argv, { env });
+        ms += r.ms;
+        if (r.failure) {
+          log(`${name}: ${describeFailure(argv, r)}`);
+          results.push({ name, failed: r.failure });
+          return;
+        }
+      }
+      results.push({ name, ms });
+    };
+    const boxBin = join(repo, "packages", "box", "bin", "box");
+    if (!existsSync(join(repo, "packages", "box", "dist", "bin.js"))) results.push({ name: "box pull", failed: "packages/box is not built: pnpm build" });
+    else time("box pull", [[boxBin, "pull", "-q", ref]], { ...process.env, BOX_ROOT: join(work, "box-root"), BOX_RUN: join(work, "box-run") });
+    if (tools.skopeo && tools.umoci) {
+      time("skopeo copy + umoci unpack", [
+        ["skopeo", "copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${join(work, "skopeo")}:t`],
+        ["umoci", "unpack", "--image", `${join(work, "skopeo")}:t`, join(work, "umoci-bundle")],
+      ]);
+    } else results.push({ name: "skopeo copy + umoci unpack", failed: "skopeo or umoci is not installed" });
+    if (tools.podman) {
+      // podman pull into a private store, so the machine's images are left alone.
+      const store = ["--root", join(work, "podman-root"), "--runroot", join(work, "podman-run"), "--storage-driver", "overlay"];
+      podmanRef.push(store);
+      time("podman pull", [["podman", ...store, "pull", "-q", "--tls-verify=false", ref]]);
+    } else results.push({ name: "podman pull", failed: "podman is not installed" });
+
+    const box = results.find((r) => r.name === "box pull");
+    const w = Math.max(...results.map((r) => r.name.length));
+    console.log(`${"name".padEnd(w)} |   wall ms | box is`);
+    console.log(`${"-".repeat(w)}-|-----------|-------`);
+    for (const r of results) {
+      const ratio = r.ms !== undefined && box?.ms !== undefined && r !== box ? `${(r.ms / box.ms).toFixed(2)}x faster` : r === box ? "-" : "n/a";
+      console.log(`${r.name.padEnd(w)} | ${(r.ms !== undefined ? r.ms.toFixed(0) : r.failed).padStart(9)} | ${ratio}`);
+    }
+    for (const other of results.filter((r) => r !== box)) {
+      const verdict = box?.ms === undefined || other.ms === undefined ? "n/a" : box.ms < other.ms ? "PASS" : "MISS";
+      console.log(`  box pull faster than ${other.name}: ${verdict}`);
+    }
+  } finally {
+    for (const store of podmanRef) {
+      spawnSync("podman", [...store, "rmi", "-a", "-f"], { stdio: "ignore" });
+      spawnSync("podman", [...store, "system", "reset", "-f"], { stdio: "ignore" });
+    }
+    if (registry && registry.exitCode === null) {
+      const gone = new Promise((r) => registry.once("exit", r));
+      registry.kill("SIGKILL");
+      await gone;
+    }
+    unmountUnder(work);
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -42,6 +42,14 @@ async function dispatch(argv: string[]): Promise<number> {
         }
         return (await import("./run/run.js")).runContainer(paths, f);
       }
+      case "pause":
+        return (await import("./commands/cgroups.js")).pauseCommand(paths, rest);
+      case "unpause":
+        return (await import("./commands/cgroups.js")).unpauseCommand(paths, rest);
+      case "update":
+        return (await import("./commands/cgroups.js")).updateCommand(paths, rest);
+      case "stats":
+        return (await import("./commands/cgroups.js")).statsCommand(paths, rest);
       case "ps":
         return (await import("./commands/ps.js")).psCommand(paths, rest);
       case "rm":

@@ -1,29 +1,50 @@
+import { RESOURCE_HELP } from "./run/resources.js";
+
 export const HELP = `Usage:  box [OPTIONS] COMMAND
 
-A container runtime made of small tools: ns-exec, ovl-mount, mkroot.
+A container runtime made of small tools: ns-exec, ovl-mount, mkroot, cgset,
+netns-bridge and seccomp.
 
-Commands:
+Commands (containers):
   run         Create and run a new container from an image
   ps          List containers
+  logs        Fetch the logs of a container
+  exec        Execute a command in a running container
+  attach      Attach local standard input, output, and error streams to a running container
+  start       Start one or more stopped containers
+  stop        Stop one or more running containers
+  restart     Restart one or more containers
+  kill        Kill one or more running containers
+  wait        Block until one or more containers stop, then print their exit codes
   rm          Remove one or more containers
-  network     Manage networks (create, ls, rm, inspect, prune)
+  rename      Rename a container
+  inspect     Return low-level information on containers
+  top         Display the running processes of a container
+  pause       Pause all processes within one or more containers
+  unpause     Unpause all processes within one or more containers
+  stats       Display a live stream of container(s) resource usage statistics
+  update      Update configuration (resource limits) of one or more containers
+  commit      Create a new image from a container's changes
+  diff        Inspect changes to files or directories on a container's filesystem
   port        List port mappings of a container
+  network     Manage networks (create, ls, rm, inspect, prune)
+
+Commands (images):
   images      List images
   image       Manage images (ls, pull, push, inspect, prune...)
-  import      Import a root filesystem tarball as an image
-  rmi         Remove one or more images
   pull        Download an image from a registry
   push        Upload an image to a registry
   login       Log in to a registry
   logout      Log out from a registry
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
   history     Show the history of an image
+  rmi         Remove one or more images
+  import      Import a root filesystem tarball as an image
   save        Save images to a tar archive (docker-archive and OCI layout)
   load        Load an image from a tar archive
   build       Build an image from a Dockerfile
   builder     Manage the build cache (prune)
-  commit      Create a new image from a container's changes
-  diff        Inspect changes to files or directories on a container's filesystem
+
   version     Show the box version
 
 Environment:
@@ -40,6 +61,7 @@ Create and run a new container from an image
 Options:
       --cap-add list           Add Linux capabilities
       --cap-drop list          Drop Linux capabilities
+  -d, --detach                 Run container in background and print container ID
       --entrypoint string      Overwrite the default ENTRYPOINT of the image
   -e, --env list               Set environment variables
       --env-file list          Read in a file of environment variables
@@ -49,6 +71,7 @@ Options:
       --init                   Run an init inside the container that forwards
                                signals and reaps processes
   -i, --interactive            Keep STDIN open
+      --log-opt list           Log driver options (max-size, max-file)
       --name string            Assign a name to the container
       --add-host list          Add a custom host-to-IP mapping (host:ip, or
                                host:host-gateway for the network's gateway)
@@ -64,8 +87,12 @@ Options:
   -P, --publish-all            Publish all exposed ports to random ports
       --privileged             Give extended privileges to this container
       --read-only              Mount the container's root filesystem as read only
+      --restart string         Restart policy: no, on-failure[:N], always,
+                               unless-stopped (with -d)
       --rm                     Automatically remove the container when it exits
-      --security-opt list      Security Options (no-new-privileges)
+      --security-opt list      Security Options (no-new-privileges,
+                               seccomp=unconfined|builtin|PROFILE.json)
+      --stop-signal string     Signal to stop the container
       --tmpfs list             Mount a tmpfs directory
   -t, --tty                    Allocate a pseudo-TTY
       --ulimit list            Ulimit options (NAME=SOFT[:HARD])
@@ -73,6 +100,8 @@ Options:
   -v, --volume list            Bind mount a volume (HOST:CONTAINER[:ro])
   -w, --workdir string         Working directory inside the container
 
+Resource options (a cgroup per container, through cgset):
+${RESOURCE_HELP}
 Exit status: 125 if box itself fails, 126 if the command cannot be invoked,
 127 if it cannot be found, otherwise the command's own exit status.
 `;

@@ -37,6 +37,26 @@ export function parseArgs(argv: string[], spec: ArgSpec): Parsed {
   const negated = new Set((spec.boolean ?? []).filter((b) => b.startsWith("no-")).map((b) => `--${b}`));
   const original = new Set(argv);
   argv = argv.map((a) => (negated.has(a) ? `${a}=true` : a));
+  // minimist takes the "-1" of `--cpus -1` for an option; Docker takes it as
+  // the value (which the flag's own check then refuses).
+  // Only options are looked at: the command's own words after the first
+  // operand (with stopEarly) or after `--` pass untouched.
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--" || (spec.stopEarly && !a.startsWith("-"))) {
+      joined.push(...argv.slice(i));
+      break;
+    }
+    const name = a.replace(/^--?/, "");
+    const takesValue = a.startsWith("-") && !a.includes("=") && strings.includes(alias[name] ?? name);
+    const next = argv[i + 1];
+    if (takesValue && next !== undefined) {
+      joined.push(/^-\d/.test(next) ? `--${alias[name] ?? name}=${next}` : a, ...(/^-\d/.test(next) ? [] : [next]));
+      i++;
+    } else joined.push(a);
+  }
+  argv = joined;
   const parsed = minimist(argv, {
     string: strings,
     boolean: spec.boolean ?? [],

@@ -249,6 +249,9 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   if (slaveFd !== undefined) closeSync(slaveFd);
 
   const syncPipe = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
+  // ns-init may die before it reads "go" (killed, or failed): its exit
+  // status says so, and the caller cleans up; an EPIPE here must not crash us.
+  syncPipe.on("error", () => {});
   const statusPipe = child.stdio[4] as NodeJS.ReadableStream;
   let failure: { code: number; message: string } | undefined;
   let spawnError: Error | undefined;

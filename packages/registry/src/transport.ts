@@ -5,8 +5,9 @@
  * those named in --insecure-registry or BOX_INSECURE_REGISTRIES. An insecure registry is tried
  * over plain HTTP first, then over TLS without verification (Docker tries TLS first; the order
  * only changes speed, since a TLS server answers plain HTTP with a 400). Every other registry is HTTPS,
- * verified against the system CAs, the extra CA file node was given (NODE_EXTRA_CA_CERTS, or
- * BOX_EXTRA_CA_CERTS where box's launcher moved it out of node's way), and the host's own
+ * verified against the system CAs, the extra CA files (BOX_EXTRA_CA_CERTS; NODE_EXTRA_CA_CERTS,
+ * which box's launcher moves to BOX_NODE_EXTRA_CA_CERTS because node would parse it at every
+ * start), and the host's own
  * certs.d directory (`/etc/box/certs.d/HOST[:PORT]/*.crt`, or $BOX_CERTS_D), read only when a
  * TLS connection is first made.
  */
@@ -43,7 +44,7 @@ export function isInsecure(host: string, extra: readonly string[] = []): boolean
 /** The CA certificates to trust for `host`, beyond none: system roots, the extra file, certs.d. */
 function trustFor(host: string): string[] | undefined {
   const extra: string[] = [];
-  for (const f of [process.env.BOX_EXTRA_CA_CERTS, process.env.NODE_EXTRA_CA_CERTS]) {
+  for (const f of [process.env.BOX_EXTRA_CA_CERTS, process.env.BOX_NODE_EXTRA_CA_CERTS, process.env.NODE_EXTRA_CA_CERTS]) {
     if (!f) continue;
     try {
       extra.push(readFileSync(f, "utf8"));

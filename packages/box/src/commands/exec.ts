@@ -12,6 +12,7 @@ import type { BoxPaths } from "../paths.js";
 import { getContainer } from "../container/ops.js";
 import { loadSpec } from "../container/state.js";
 import { readEnvFile } from "../run/flags.js";
+import { findCgroup } from "../container/cgroup.js";
 
 const SPEC = {
   boolean: ["interactive", "tty", "detach", "privileged", "help"],
@@ -74,7 +75,9 @@ export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> 
   o.dieWithParent = true;
   o.command = cmd;
   try {
-    return await nsExec(o);
+    // Into the container's cgroup before the command runs, so its limits and stats cover it.
+    const cg = findCgroup(c.rec.CgroupPath);
+    return await nsExec(o, cg ? { beforeStart: (pid) => cg.attach(pid) } : {});
   } catch (e) {
     if (e instanceof ExitError && (e.exitCode === 126 || e.exitCode === 127)) throw e;
     throw new ExitError(e instanceof Error ? e.message : String(e), 126, { cause: e instanceof Error ? e.cause : undefined });

@@ -44,7 +44,7 @@ export function inspectObject(c: Ctr, eps: Map<string, EndpointView> = endpoints
     State: {
       Status: stateWord(s),
       Running: s.Running,
-      Paused: false,
+      Paused: s.Paused,
       Restarting: s.Restarting,
       OOMKilled: s.OOMKilled,
       Dead: false,

@@ -1,7 +1,7 @@
 /** box stop, kill, wait, start, restart, rm, rename: the verbs that change a container's life. */
 import { parseArgs, flag, str, UsageError, ExitError, describeChain } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
-import { getContainer, locked, stopContainer, destroyContainer, signalNumber, markStopped, waitExited, refresh, sleep, type Ctr } from "../container/ops.js";
+import { getContainer, locked, stopContainer, destroyContainer, signalNumber, markStopped, waitExited, refresh, sleep, monitorPid, type Ctr } from "../container/ops.js";
 import { liveState, loadRecord, saveRecord } from "../container/state.js";
 import { releaseName, reserveName, validateName, lookupName } from "../container/names.js";
 import { startDetached } from "../run/start.js";
@@ -67,6 +67,8 @@ export async function waitCommand(p: BoxPaths, argv: string[]): Promise<number> 
 async function start(p: BoxPaths, c: Ctr): Promise<void> {
   if (c.state.Running || c.state.Restarting) return;
   if (c.state.MonitorAlive) await waitExited(p, c.id, 5000);
+  // The old monitor's cleanup gives back the endpoint and the cgroup: let it finish before a new start makes them.
+  for (const end = Date.now() + 5000; monitorPid(p, c.id) !== undefined && Date.now() < end; ) await sleep(10);
   await startDetached(p, c.rec);
 }
 

@@ -19,7 +19,7 @@ const upFor = (iso: string, nowMs: number) => humanAgo(iso, nowMs).replace(/ ago
 /** Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Restarting (1) 1 second ago", "Created". */
 export function statusText(s: LiveState, nowMs = Date.now()): string {
   if (s.Restarting) return `Restarting (${s.ExitCode}) ${humanAgo(s.FinishedAt, nowMs)}`;
-  if (s.Running) return `Up ${upFor(s.StartedAt, nowMs)}`;
+  if (s.Running) return `Up ${upFor(s.StartedAt, nowMs)}${s.Paused ? " (Paused)" : ""}`;
   if (s.Status === "created") return "Created";
   if (!s.FinishedAt) return `Exited (${s.ExitCode}) (exit status unknown)`;
   return `Exited (${s.ExitCode}) ${humanAgo(s.FinishedAt, nowMs)}`;
@@ -27,7 +27,7 @@ export function statusText(s: LiveState, nowMs = Date.now()): string {
 
 /** Docker's State column for --format: created, running, restarting, exited. */
 export function stateWord(s: LiveState): string {
-  return s.Restarting ? "restarting" : s.Running ? "running" : s.Status === "created" ? "created" : "exited";
+  return s.Restarting ? "restarting" : s.Running ? (s.Paused ? "paused" : "running") : s.Status === "created" ? "created" : "exited";
 }
 
 export function rows(p: BoxPaths): PsRow[] {

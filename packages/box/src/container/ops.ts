@@ -13,6 +13,7 @@ import { resolveContainer, NoSuchContainerError } from "./lookup.js";
 import { isAlive, liveState, loadRecord, removeContainerDirs, readRuntime, withContainerLock, type ContainerRecord, type LiveState } from "./state.js";
 import { lookupName, releaseName } from "./names.js";
 import { dropEndpointQuietly } from "../run/endpoint.js";
+import { cgroupPathOf, findCgroup, removeCgroupQuietly } from "./cgroup.js";
 
 export interface Ctr {
   id: string;
@@ -101,6 +102,8 @@ export async function stopContainer(p: BoxPaths, c: Ctr, timeout: number, signal
   if (!c.state.Running && !c.state.Restarting) return;
   if (c.state.Running && c.state.Pid) {
     tryKill(c.state.Pid, signalNumber(signal ?? c.rec.StopSignal ?? "SIGTERM"));
+    // A paused container cannot act on the signal; Docker thaws it after sending.
+    if (c.state.Paused) thawQuietly(c.rec);
     if (await waitExited(p, c.id, timeout * 1000)) return;
     const s = liveState(p, c.id, c.rec);
     if (s.Running && s.Pid) tryKill(s.Pid, "SIGKILL");
@@ -115,6 +118,8 @@ export async function stopContainer(p: BoxPaths, c: Ctr, timeout: number, signal
 export async function destroyContainer(p: BoxPaths, c: Ctr): Promise<void> {
   markStopped(p, c.id);
   if (c.state.Running && c.state.Pid) tryKill(c.state.Pid, "SIGKILL");
+  // On cgroup v1 a frozen task does not even die of SIGKILL until thawed.
+  if (c.state.Paused) thawQuietly(c.rec);
   const mon = monitorPid(p, c.id);
   if (mon !== undefined && mon !== process.pid) {
     // The monitor records the exit and leaves; if it does not, its whole
@@ -135,6 +140,7 @@ export async function destroyContainer(p: BoxPaths, c: Ctr): Promise<void> {
     while (isAlive(s.Pid, readRuntime(p, c.id)?.PidStart ?? "") && Date.now() < end) await sleep(10);
   }
   dropEndpointQuietly(c.id);
+  removeCgroupQuietly(c.rec.CgroupPath ?? cgroupPathOf(c.id));
   removeContainerDirs(p, c.id);
   const name = c.rec.Name.replace(/^\//, "");
   if (lookupName(p, name) === c.id) releaseName(p, name);
@@ -155,4 +161,12 @@ function isMonitorAlive(p: BoxPaths, id: string): boolean {
 
 export function removeRunMarker(p: BoxPaths, id: string): void {
   rmSync(join(containerRunDir(p, id), "stop"), { force: true });
+}
+
+function thawQuietly(rec: ContainerRecord): void {
+  try {
+    findCgroup(rec.CgroupPath)?.thaw();
+  } catch {
+    // gone meanwhile
+  }
 }

@@ -7,6 +7,8 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { LOCK, flock } from "@box/sys";
 import type { NsExecOptions } from "@box/ns-exec";
+import type { Limits } from "@box/cgset";
+import { findCgroup, isFrozen } from "./cgroup.js";
 import type { NetPlan } from "../run/spec.js";
 import { join } from "node:path";
 import type { BoxPaths } from "../paths.js";
@@ -21,6 +23,38 @@ export interface ContainerState {
   StartedAt: string;
   FinishedAt: string;
   OOMKilled: boolean;
+}
+
+/** Docker's HostConfig resource fields, as inspect shows them (0 or "" when not set). */
+export interface DockerResources {
+  Memory?: number;
+  MemorySwap?: number;
+  MemoryReservation?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  PidsLimit?: number | null;
+  BlkioWeight?: number;
+}
+
+/** Limits in Docker's HostConfig terms. */
+export function dockerResources(l: Limits): DockerResources {
+  return {
+    Memory: l.memory ?? 0,
+    MemorySwap: l.memorySwap ?? (l.memory ? 2 * l.memory : 0),
+    MemoryReservation: l.memoryReservation ?? 0,
+    NanoCpus: l.cpus !== undefined ? Math.round(l.cpus * 1e9) : 0,
+    CpuShares: l.cpuShares ?? 0,
+    CpuPeriod: l.cpuPeriod ?? 0,
+    CpuQuota: l.cpuQuota ?? 0,
+    CpusetCpus: l.cpusetCpus ?? "",
+    CpusetMems: l.cpusetMems ?? "",
+    PidsLimit: l.pidsLimit !== undefined && l.pidsLimit > 0 ? l.pidsLimit : null,
+    BlkioWeight: l.blkioWeight ?? 0,
+  };
 }
 
 export interface ContainerRecord {
@@ -54,7 +88,11 @@ export interface ContainerRecord {
     Init: boolean;
     RestartPolicy?: { Name: string; MaximumRetryCount: number };
     LogConfig?: { Type: string; Config: Record<string, string> };
-  };
+  } & DockerResources;
+  /** The container's cgroup, as cgset takes it (relative to box's own cgroup): box/ID. */
+  CgroupPath?: string;
+  /** The limits its cgroup is made with at each start (run flags, then box update). */
+  Limits?: Limits;
   /** Where box-monitor writes the json-file log (detached containers). */
   LogPath?: string;
   /** The signal `box stop` sends first (the image's StopSignal). */
@@ -89,6 +127,8 @@ export interface LiveState extends ContainerState {
   MonitorAlive: boolean;
   /** The container died and its watcher is alive: the exit is being recorded. */
   Settling: boolean;
+  /** Its cgroup is frozen (box pause). */
+  Paused: boolean;
 }
 
 /** What the start stage needs: the ns-exec config and the image's layers. */
@@ -194,7 +234,7 @@ export function isAlive(pid: number, start: string): boolean {
  */
 export function liveState(p: BoxPaths, id: string, rec: ContainerRecord): LiveState {
   const s = readRuntime(p, id);
-  const base: LiveState = { ...rec.State, Restarting: false, RestartCount: 0, MonitorPid: 0, MonitorAlive: false, Settling: false };
+  const base: LiveState = { ...rec.State, Restarting: false, RestartCount: 0, MonitorPid: 0, MonitorAlive: false, Settling: false, Paused: false };
   if (!s) {
     if (rec.State.Status === "running") return { ...base, Status: "exited", Running: false, Pid: 0, ExitCode: 255, Error: "box lost track of the container" };
     return base;
@@ -213,11 +253,13 @@ export function liveState(p: BoxPaths, id: string, rec: ContainerRecord): LiveSt
     RestartCount: s.RestartCount,
     MonitorPid: s.MonitorPid,
     MonitorAlive: monitorAlive,
+    // Written by `box __cleanup` for a detached container (the foreground run records it itself).
+    OOMKilled: base.OOMKilled || existsSync(join(containerRunDir(p, id), "oom-killed")),
   };
   const lost = (what: string): LiveState => ({ ...st, Status: "exited", ExitCode: 255, Error: `box-monitor (pid ${s.MonitorPid}) died ${what}: the container's exit status is unknown` });
   switch (s.Status) {
     case "running":
-      if (pidAlive) return { ...st, Running: true, Pid: s.Pid, Error: monitorAlive ? "" : `box-monitor (pid ${s.MonitorPid}) is gone: output is no longer logged and the exit status will not be recorded` };
+      if (pidAlive) return { ...st, Running: true, Pid: s.Pid, Paused: paused(rec), Error: monitorAlive ? "" : `box-monitor (pid ${s.MonitorPid}) is gone: output is no longer logged and the exit status will not be recorded` };
       if (monitorAlive) return { ...st, Running: true, Pid: s.Pid, Settling: true };
       return lost("before the container exited");
     case "created":
@@ -227,6 +269,11 @@ export function liveState(p: BoxPaths, id: string, rec: ContainerRecord): LiveSt
     default:
       return st;
   }
+}
+
+function paused(rec: ContainerRecord): boolean {
+  const cg = findCgroup(rec.CgroupPath);
+  return cg !== undefined && isFrozen(cg);
 }
 
 /**

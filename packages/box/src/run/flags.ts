@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs, str, list, flag, ExitError, UsageError } from "@box/cli";
+import { RESOURCE_SPEC, resourceOpts } from "./resources.js";
 
 export interface RunFlags {
   image: string;
@@ -43,13 +44,15 @@ export interface RunFlags {
   logDriver: string;
   logOpts: string[];
   stopSignal?: string;
+  /** The resource flags as given (-m, --cpus...), for parseResourceFlags. */
+  resources: Record<string, string | string[]>;
 }
 
 const SPEC = {
   boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help", "publish-all"],
-  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip"],
-  multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose"],
-  alias: { i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume", p: "publish", P: "publish-all" },
+  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", ...RESOURCE_SPEC.string],
+  multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose", ...RESOURCE_SPEC.multi],
+  alias: { ...RESOURCE_SPEC.alias, i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume", p: "publish", P: "publish-all" },
   stopEarly: true,
 };
 
@@ -109,5 +112,6 @@ export function parseRunFlags(argv: string[]): RunFlags {
     logDriver: str(p, "log-driver") ?? "json-file",
     logOpts: list(p, "log-opt"),
     stopSignal: str(p, "stop-signal"),
+    resources: resourceOpts(p.opts) as Record<string, string | string[]>,
   };
 }

@@ -221,3 +221,39 @@ export function parseResourceFlags(opts: Opts, host: ResourceHost = thisHost()):
   if (blkioWeight !== undefined && (blkioWeight < 10 || blkioWeight > 1000)) fail("Range of blkio weight is from 10 to 1000");
   return l;
 }
+
+/** The resource flags in @box/cli's spec terms, shared by `box run` and `box update`. */
+export const RESOURCE_SPEC = {
+  string: ["memory", "memory-swap", "memory-reservation", "cpus", "cpu-shares", "cpu-period", "cpu-quota", "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight"],
+  multi: ["device-read-bps", "device-write-bps", "device-read-iops", "device-write-iops"],
+  alias: { m: "memory", c: "cpu-shares" } as Record<string, string>,
+};
+
+/** The resource flags among parsed options, as parseResourceFlags takes them. */
+export function resourceOpts(opts: Record<string, unknown>): Opts {
+  const out: Opts = {};
+  for (const k of [...RESOURCE_SPEC.string, ...RESOURCE_SPEC.multi]) {
+    const v = opts[k];
+    if (typeof v === "string" || Array.isArray(v)) out[k] = v as string | string[];
+  }
+  return out;
+}
+
+/** The help lines of the resource flags, in Docker's words. */
+export const RESOURCE_HELP = `      --blkio-weight uint16        Block IO (relative weight), between 10 and 1000
+  -c, --cpu-shares int             CPU shares (relative weight)
+      --cpu-period int             Limit CPU CFS (Completely Fair Scheduler) period
+      --cpu-quota int              Limit CPU CFS (Completely Fair Scheduler) quota
+      --cpus decimal               Number of CPUs
+      --cpuset-cpus string         CPUs in which to allow execution (0-3, 0,1)
+      --cpuset-mems string         MEMs in which to allow execution (0-3, 0,1)
+      --device-read-bps list       Limit read rate (bytes per second) from a device
+      --device-read-iops list      Limit read rate (IO per second) from a device
+      --device-write-bps list      Limit write rate (bytes per second) to a device
+      --device-write-iops list     Limit write rate (IO per second) to a device
+  -m, --memory bytes               Memory limit
+      --memory-reservation bytes   Memory soft limit
+      --memory-swap bytes          Swap limit equal to memory plus swap: '-1' to
+                                   enable unlimited swap
+      --pids-limit int             Tune container pids limit (set -1 for unlimited)
+`;

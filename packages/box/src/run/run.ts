@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, statSync } from "node:fs";
 import { ExitError } from "@box/cli";
+import { openCgroup } from "@box/cgset";
 import { CLONE, O, setns } from "@box/sys";
 import { NoSuchImageError, Store } from "@box/mkroot";
 import { nsExec, type NsExecOptions } from "@box/ns-exec";
@@ -20,11 +21,14 @@ import { newContainerId, createContainerDirs, removeContainerDirs, saveRecord, s
 import { recordPid } from "../container/process.js";
 import { parseLogOpts, parseRestart } from "./policy.js";
 import { logPath, startDetached } from "./start.js";
+import { parseResourceFlags, type Limits } from "./resources.js";
+import { cgroupPathOf, makeCgroup, removeCgroupQuietly } from "../container/cgroup.js";
+import { dockerResources } from "../container/state.js";
 import { reserveName, reserveGeneratedName, releaseName, validateName } from "../container/names.js";
 
 const now = () => new Date().toISOString();
 
-function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExecOptions, stopSignal: string | undefined): ContainerRecord {
+function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExecOptions, stopSignal: string | undefined, limits: Limits): ContainerRecord {
   return {
     Id: id,
     Name: `/${name}`,
@@ -56,7 +60,10 @@ function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExe
       Init: f.init,
       RestartPolicy: parseRestart(f.restart),
       LogConfig: { Type: f.logDriver, Config: parseLogOpts(f.logDriver, f.logOpts).config },
+      ...dockerResources(limits),
     },
+    CgroupPath: cgroupPathOf(id),
+    Limits: limits,
     StopSignal: f.stopSignal ?? stopSignal,
     State: { Status: "created", Running: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: "", FinishedAt: "", OOMKilled: false },
   };
@@ -97,6 +104,14 @@ async function keepingHostNet<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+function oomKilledIn(path: string): boolean {
+  try {
+    return openCgroup(path).oomKilled();
+  } catch {
+    return false;
+  }
+}
+
 /** Checks that need the host, done before anything is created. */
 function preflight(o: NsExecOptions, made: string[]): void {
   for (const b of o.binds) {
@@ -111,6 +126,7 @@ function preflight(o: NsExecOptions, made: string[]): void {
 
 export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number> {
   if (f.name !== undefined) validateName(f.name);
+  const limits = parseResourceFlags(f.resources);
   const policy = parseRestart(f.restart);
   parseLogOpts(f.logDriver, f.logOpts);
   if (f.rm && policy.Name !== "no") throw new ExitError("conflicting options: cannot specify both --restart and --rm", 125);
@@ -146,7 +162,8 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     releaseName(paths, name);
     throw e;
   }
-  const rec = record(id, name, f, image.id, spec, (image.config as { config?: { StopSignal?: string } }).config?.StopSignal);
+  const rec = record(id, name, f, image.id, spec, (image.config as { config?: { StopSignal?: string } }).config?.StopSignal, limits);
+  const cgPath = cgroupPathOf(id);
   if (f.detach) {
     rec.LogPath = logPath(paths, id);
     try {
@@ -154,6 +171,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
       saveRecord(paths, rec);
       await startDetached(paths, rec);
     } catch (e) {
+      removeCgroupQuietly(cgPath);
       removeContainerDirs(paths, id);
       releaseName(paths, name);
       if (e instanceof ExitError) throw e;
@@ -170,7 +188,10 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     writeRuntime(paths, id, runtime);
     // Before any namespace is touched: this step is async.
     await makeEndpoint(id, plan, process.pid);
+    const cg = makeCgroup(cgPath, limits);
     code = await keepingHostNet(() => nsExec(spec, {
+      // ns-init waits on its pipe until this returns: the command never runs outside the cgroup.
+      beforeStart: (pid) => cg.attach(pid),
       mountRoot: () => mountOverlay({ lower: image.layers, upper: dirs.upper, work: dirs.work, target: dirs.rootfs }),
       started: (pid) => {
         recordPid(paths, id, pid);
@@ -181,6 +202,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
       },
     }));
   } catch (e) {
+    removeCgroupQuietly(cgPath);
     dropEndpointQuietly(id);
     removeContainerDirs(paths, id);
     releaseName(paths, name);
@@ -189,13 +211,15 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     }
     throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
   }
-  // Docker gives the address and host ports back when a container stops; a start makes them again.
+  // Docker gives the address, the host ports and the cgroup back when a container stops; a start makes them again.
   dropEndpointQuietly(id);
+  const oomKilled = oomKilledIn(cgPath);
+  removeCgroupQuietly(cgPath);
   if (f.rm) {
     removeContainerDirs(paths, id);
     releaseName(paths, name);
   } else {
-    rec.State = { ...rec.State, Status: "exited", Running: false, Pid: 0, ExitCode: code, FinishedAt: now() };
+    rec.State = { ...rec.State, Status: "exited", Running: false, Pid: 0, ExitCode: code, FinishedAt: now(), OOMKilled: oomKilled };
     saveRecord(paths, rec);
     writeRuntime(paths, id, { ...runtime, Status: "exited", Running: false, Pid: 0, PidStart: "", ExitCode: code, FinishedAt: rec.State.FinishedAt });
   }

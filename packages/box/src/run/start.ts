@@ -5,7 +5,7 @@
  * keeps the container once that stage has exec'd it and exited.
  */
 import { spawn } from "node:child_process";
-import { rmSync, writeSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ExitError, describeChain } from "@box/cli";
@@ -17,6 +17,12 @@ import { loadRecord, loadSpec, removeContainerDirs, type ContainerRecord } from 
 import { lookupName, releaseName } from "../container/names.js";
 import { parseLogOpts } from "./policy.js";
 import { dropEndpoint, endpointOwner, makeEndpoint } from "./endpoint.js";
+import { cgroupPathOf, findCgroup, makeCgroup, removeCgroupQuietly } from "../container/cgroup.js";
+
+/** In the run dir once the container's cgroup saw an OOM kill; a start removes it. */
+export const OOM_MARKER = "oom-killed";
+/** In the run dir: the pid of the monitor whose start made the cgroup; only its cleanup removes it. */
+const CGROUP_OWNER = "cgroup-owner";
 
 // box-monitor is built into dist/, beside bin.js and the bundled box.mjs; this
 // module is dist/run/start.js, or part of dist/box.mjs when bundled.
@@ -44,9 +50,8 @@ export async function startDetached(p: BoxPaths, rec: ContainerRecord): Promise<
   if (rec.Config.Tty) args.push("-t");
   if (rec.Config.OpenStdin) args.push("-I");
   if (rec.HostConfig.AutoRemove) args.push("-a");
-  // Anything but none, host and container:X is a bridge network with an endpoint to give back.
-  const mode = rec.HostConfig.NetworkMode;
-  if (!["none", "host"].includes(mode) && !mode.startsWith("container:")) args.push("-c");
+  // Every container has a cgroup to give back, and a bridge-mode one an endpoint too.
+  args.push("-c");
   args.push("--", process.execPath, BOX_JS);
   const child = spawn(MONITOR, args, { detached: true, stdio: ["ignore", "ignore", "ignore", "pipe"], env: process.env });
   const exited = new Promise<void>((r) => {
@@ -97,8 +102,10 @@ export async function startStage(p: BoxPaths, id: string): Promise<number> {
     }
   };
   let made = false;
+  let cgPath: string | undefined;
   try {
     const { options, layers, net } = loadSpec(p, id);
+    const rec = loadRecord(p, id);
     const dir = containerDir(p, id);
     if (net?.mode.kind === "bridge") {
       // A fresh endpoint each start, owned by box-monitor (our parent): what
@@ -107,7 +114,13 @@ export async function startStage(p: BoxPaths, id: string): Promise<number> {
       await makeEndpoint(id, net, process.ppid);
       made = true;
     }
+    rmSync(join(containerRunDir(p, id), OOM_MARKER), { force: true });
+    cgPath = rec.CgroupPath ?? cgroupPathOf(id);
+    writeFileSync(join(containerRunDir(p, id), CGROUP_OWNER), String(process.ppid));
+    const cg = makeCgroup(cgPath, rec.Limits ?? {});
     const r = await nsStart(options, {
+      // ns-init waits on its pipe until this returns: the command never runs outside the cgroup.
+      beforeStart: (pid) => cg.attach(pid),
       mountRoot: () => mountOverlay({ lower: layers, upper: join(dir, "upper"), work: join(dir, "work"), target: join(dir, "rootfs") }),
     });
     // Synchronously from here to exit: an exit reaped by this process after
@@ -115,6 +128,7 @@ export async function startStage(p: BoxPaths, id: string): Promise<number> {
     report(r.exitCode !== undefined ? `P ${r.pid}\nX ${r.exitCode}\n` : `P ${r.pid}\n`);
     process.exit(0);
   } catch (e) {
+    removeCgroupQuietly(cgPath);
     if (made) {
       try {
         dropEndpoint(id);
@@ -147,10 +161,30 @@ export function cleanupStage(p: BoxPaths, id: string): number {
     rec = loadRecord(p, id);
     name = rec.Name.replace(/^\//, "");
   } catch {
+    // removed meanwhile: box rm removes the cgroup itself
     return 0;
+  }
+  // The cgroup goes when the container stops, as in Docker; what it knew of an OOM kill stays on
+  // record. One that a newer start made (box start while this monitor winds down) is left alone.
+  const cgPath = rec.CgroupPath ?? cgroupPathOf(id);
+  if (cgroupOwner(p, id) === process.pid) {
+    try {
+      if (findCgroup(cgPath)?.oomKilled()) writeFileSync(join(containerRunDir(p, id), OOM_MARKER), "");
+    } catch {
+      // the run dir is gone: the container is being removed
+    }
+    removeCgroupQuietly(cgPath);
   }
   if (!rec.HostConfig.AutoRemove) return 0;
   removeContainerDirs(p, id);
   if (lookupName(p, name) === id) releaseName(p, name);
   return 0;
+}
+
+function cgroupOwner(p: BoxPaths, id: string): number | undefined {
+  try {
+    return Number(readFileSync(join(containerRunDir(p, id), CGROUP_OWNER), "utf8"));
+  } catch {
+    return undefined;
+  }
 }
