@@ -121,16 +121,18 @@ describe("box run", () => {
   });
 
   it("--explain prints a pipeline of the tools that gives the same container", async () => {
-    const probe = ["sh", "-c", "hostname; id; grep -E '^(Cap|NoNewPrivs)' /proc/self/status; env | sort; cut -d' ' -f5 /proc/self/mountinfo | sort; ls /"];
-    const ex = expectOk(await h.box("run", "--rm", "--explain", "-e", "X=1", "--read-only", "--tmpfs", "/scratch", "busybox", ...probe));
+    const probe = ["sh", "-c", "hostname; id; grep -E '^(Cap|NoNewPrivs)' /proc/self/status; env | sort; cut -d' ' -f5 /proc/self/mountinfo | sort; ls /; grep -q '/box/[0-9a-f]\\{64\\}$' /proc/self/cgroup && echo IN-CGROUP"];
+    const ex = expectOk(await h.box("run", "--rm", "--explain", "-e", "X=1", "--read-only", "--tmpfs", "/scratch", "-m", "64m", "busybox", ...probe));
     expect(ex.stdout).toMatch(/mkroot layers busybox/);
+    expect(ex.stdout).toMatch(/cgset create --memory=64m --devices default box\/[0-9a-f]{64}/);
     expect(ex.stdout).toMatch(/ovl-mount/);
     expect(ex.stdout).toMatch(/ns-exec /);
     const id = /containers\/([0-9a-f]{64})/.exec(ex.stdout)![1]!;
     const viaPipeline = expectOk(await h.run(["sh", "-c", ex.stdout]));
     expect(containers()).toEqual([]);
-    const viaBox = expectOk(await h.box("run", "--rm", "-h", id.slice(0, 12), "-e", "X=1", "--read-only", "--tmpfs", "/scratch", "busybox", ...probe));
+    const viaBox = expectOk(await h.box("run", "--rm", "-h", id.slice(0, 12), "-e", "X=1", "--read-only", "--tmpfs", "/scratch", "-m", "64m", "busybox", ...probe));
     expect(viaPipeline.stdout).toBe(viaBox.stdout);
+    expect(viaBox.stdout).toContain("IN-CGROUP");
     expect(viaBox.stdout).toContain("X=1");
     expectClean();
   });

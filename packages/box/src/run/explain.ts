@@ -25,11 +25,17 @@ function bridgeCreate(id: string, plan: NetPlan): string | undefined {
   return `${a.map(q).join(" ")} >/dev/null || exit 125`;
 }
 
-export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOptions, plan?: NetPlan): string {
+/** cgset's flags carry Docker's names, so box run's resource flags pass through as given. */
+function cgsetLimits(resources: Record<string, string | string[]>): string[] {
+  return Object.entries(resources).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `--${k}=${x}`));
+}
+
+export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOptions, plan?: NetPlan, resources: Record<string, string | string[]> = {}): string {
   const c = `${paths.root}/containers/${id}`;
   const q = shellQuote;
   const ns = toArgv({ ...o, dieWithParent: false }).map(q).join(" ");
   const net = plan ? bridgeCreate(id, plan) : undefined;
+  const cg = `box/${id}`;
   return [
     `# box run, step by step (container ${id.slice(0, 12)})`,
     `export BOX_ROOT=${q(paths.root)}`,
@@ -37,8 +43,10 @@ export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOpt
     `mkdir -p "$c/upper" "$c/work" "$c/rootfs"`,
     `mkroot layers ${q(image)} | ovl-mount --upper "$c/upper" --work "$c/work" --target "$c/rootfs" - >/dev/null`,
     ...(net ? [net] : []),
-    `ns-exec ${ns.replace(q(`${c}/rootfs`), '"$c/rootfs"')}${o.stdin ? "" : " </dev/null"}`,
+    `cgset create ${[...cgsetLimits(resources), "--devices", "default", cg].map(q).join(" ")} >/dev/null || exit 125`,
+    `cgset run ${cg} -- ns-exec ${ns.replace(q(`${c}/rootfs`), '"$c/rootfs"')}${o.stdin ? "" : " </dev/null"}`,
     `rc=$?`,
+    `cgset rm --force --parents ${cg}`,
     ...(net ? [`netns-bridge rm ${id} >/dev/null`] : []),
     `ovl-mount --umount "$c/rootfs"`,
     `rm -rf "$c"`,

@@ -146,7 +146,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
   const spec = buildSpec({ flags: f, image: image.config, id, rootfs: dirsPreview.rootfs, netnsDir: netnsDir(), containerNet });
   for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
   if (f.explain) {
-    process.stdout.write(explain(paths, id, f.image, spec, plan));
+    process.stdout.write(explain(paths, id, f.image, spec, plan, f.resources));
     return 0;
   }
   // The endpoint's hosts file is made by netns-bridge, later.
