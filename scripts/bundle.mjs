@@ -48,10 +48,12 @@ for (const dir of readdirSync(packages)) {
         format: "esm",
         external: ["koffi", "tar-stream"],
         logLevel: "warning",
+        metafile: true,
         // CommonJS dependencies (minimist, tar-stream) call require().
         banner: { js: "import { createRequire as __boxRequire } from 'node:module'; const require = __boxRequire(import.meta.url);" },
-      }).then(() => {
-        const code = readFileSync(outfile, "utf8");
+      }).then((result) => {
+        // The code that looks for a helper beside itself may sit in any chunk.
+        const code = Object.keys(result.metafile.outputs).map((f) => readFileSync(f, "utf8")).join("\n");
         for (const helper of HELPERS) {
           const name = helper.split("/").pop();
           const dest = join(packages, dir, "dist", name);
