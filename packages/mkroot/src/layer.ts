@@ -7,7 +7,6 @@ import { chmod, mkdir, open } from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import { extract } from "tar-stream";
 import { createZstdDecompress, detectCompression, peek, SNIFF_BYTES, toReadable } from "./compression.js";
 import { EntryError, Extractor, type TarEntry } from "./extract.js";
 import "./pax.js";
@@ -125,6 +124,8 @@ export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dir: 
     },
   });
   const tarHash = new Hasher();
+  // Loaded on first use: a container run looks layers up but unpacks none.
+  const { extract } = await import("tar-stream");
   const ex = extract();
   const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, blobHash, tee];
   if (compression === "gzip") stages.push(createGunzip({ chunkSize: 256 * 1024 }));
