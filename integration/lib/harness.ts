@@ -100,6 +100,9 @@ export async function harness(): Promise<Harness> {
   const tag = createHash("sha256").update(id).digest("hex").slice(0, 6);
   env.BOX_NFT_TABLE = `boxtest_${tag}`;
   env.BOX_BRIDGE_PREFIX = `bt${tag}`;
+  // Containers' cgroups go below a parent named after this harness, so that
+  // leaks() finds one that a test left (they are otherwise named by container id).
+  env.BOX_CGROUP_PARENT = `box-${id}`;
   // box may exec its sibling tools by name; make those the ones from this checkout.
   env.PATH = [...binDirs, env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"].join(":");
 
@@ -361,7 +364,11 @@ function boxCgroups(): string[] {
         continue;
       }
       if (!isDir) continue;
-      if (name.startsWith("box")) found.push(p);
+      if (name.startsWith("box")) {
+        found.push(p);
+        // The containers' own cgroups sit right below, named by container id.
+        for (const child of listDir(p)) if (/^[0-9a-f]{64}$/.test(child)) found.push(join(p, child));
+      }
       walk(p, depth + 1);
     }
   };
@@ -401,7 +408,12 @@ export function leaks(h: Pick<Harness, "id" | "root" | "runDir"> & { env?: Recor
     }
   }
 
-  const cgroups = boxCgroups().filter((p) => p.includes(h.id) || containerIds.some((c) => c.length >= 8 && p.includes(c)));
+  // A parent named after h with no container cgroup below is box's own bookkeeping, gone with
+  // the last container in the normal case; cleanup removes one a killed run left, silently.
+  const hasChildren = (p: string) => listDir(p).some((c) => /^[0-9a-f]{64}$/.test(c));
+  const cgroups = boxCgroups().filter(
+    (p) => (p.includes(h.id) || containerIds.some((c) => c.length >= 8 && p.includes(c))) && !(p.endsWith(`/box-${h.id}`) && !hasChildren(p)),
+  );
   const cgroupPids = new Set<number>();
   for (const cg of cgroups) {
     const procs = tryRead(() => readFileSync(join(cg, "cgroup.procs"), "utf8")).split("\n").filter(Boolean);
@@ -520,6 +532,8 @@ async function cleanup(h: Harness, base: string): Promise<void> {
       if (e.code !== "ENOENT") errors.push(`rmdir ${cg}: ${e.code ?? e.message}`);
     });
   }
+
+  for (const cg of boxCgroups().filter((p) => p.endsWith(`/box-${h.id}`))) await rmdir(cg).catch(() => {});
 
   // After the processes and mounts: a veth goes with its netns, a bridge needs its ports gone.
   for (const l of before.filter((x) => x.kind === "link")) spawnSync("ip", ["link", "delete", l.what]);

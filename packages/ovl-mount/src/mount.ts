@@ -106,6 +106,16 @@ function acceptsAnyKey(fd: number): boolean {
 }
 
 function mountNew(spec: OverlaySpec, forced: boolean): void {
+  const mfd = detachedMount(spec, forced);
+  try {
+    moveMount(mfd, "", AT.FDCWD, spec.target, MOVE_MOUNT.F_EMPTY_PATH);
+  } finally {
+    closeQuietly(mfd);
+  }
+}
+
+/** The overlay as a detached mount: an fd of its root, attached nowhere; closing the fd unmounts it. */
+function detachedMount(spec: Omit<OverlaySpec, "target">, forced: boolean): number {
   let fd: number;
   try {
     fd = fsopen("overlay", FSOPEN.CLOEXEC);
@@ -163,10 +173,28 @@ function mountNew(spec: OverlaySpec, forced: boolean): void {
     });
     // Until move_mount the new mount is detached: closing mfd on failure
     // unmounts it, so nothing is left behind.
-    moveMount(mfd, "", AT.FDCWD, spec.target, MOVE_MOUNT.F_EMPTY_PATH);
+    const out = mfd;
+    mfd = -1;
+    return out;
   } finally {
     closeQuietly(mfd);
     closeQuietly(fd);
+  }
+}
+
+/**
+ * The overlay `spec` describes (its target unused) as a detached mount
+ * (new mount API only): an O_PATH-like fd of the merged root that no path
+ * names, in no mount table, gone when the fd is closed or the process dies.
+ * For a process that only needs to read or write through fds.
+ */
+export function openOverlay(spec: Omit<OverlaySpec, "target">): number {
+  validate({ ...spec, target: "/" });
+  try {
+    checkPaths({ ...spec, target: "/" });
+    return detachedMount(spec, true);
+  } catch (cause) {
+    throw new Error(`mount overlay of ${spec.upper ?? spec.lower[0]}`, { cause });
   }
 }
 

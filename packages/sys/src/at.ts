@@ -45,3 +45,18 @@ export function mkdirat(dirfd: number, path: string, mode: number): void {
 export function symlinkat(target: string, dirfd: number, path: string): void {
   check(libc.symlinkat(target, dirfd, path), "symlinkat", () => `${path} -> ${target}`);
 }
+
+export function unlinkat(dirfd: number, path: string, flags = 0): void {
+  check(libc.unlinkat(dirfd, path, flags), "unlinkat", () => path);
+}
+
+export function fchownat(dirfd: number, path: string, uid: number, gid: number, flags = 0): void {
+  check(libc.fchownat(dirfd, path, uid, gid, flags), "fchownat", () => `${path} ${uid}:${gid}`);
+}
+
+/** The target of the symlink `path` under dirfd (PATH_MAX bytes at most, as the kernel allows). */
+export function readlinkat(dirfd: number, path: string): string {
+  const buf = Buffer.alloc(4096);
+  const n = check(libc.readlinkat(dirfd, path, buf, buf.length), "readlinkat", () => path);
+  return buf.toString("utf8", 0, n);
+}

@@ -8,7 +8,7 @@ export * from "./flags.js";
 export { SysError, errnoName, errnoValue } from "./errno.js";
 export { lgetxattr, lsetxattr, llistxattr } from "./xattr.js";
 export { flock, LOCK } from "./lock.js";
-export { openat2, openat, mkdirat, symlinkat, O } from "./at.js";
+export { openat2, openat, mkdirat, symlinkat, unlinkat, fchownat, readlinkat, O } from "./at.js";
 export { linkUp } from "./link.js";
 export { ifIndex, bridgeAddIf } from "./netdev.js";
 export { bpfProgLoad, bpfProgAttach, bpfProgDetach, bpfProgQuery, bpfProgGetFdById, BPF_PROG_TYPE, BPF_ATTACH_TYPE, BPF_F, type ProgLoad } from "./bpf.js";

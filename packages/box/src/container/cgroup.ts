@@ -6,8 +6,14 @@
 import { readFileSync } from "node:fs";
 import { createCgroup, openCgroup, type Cgroup, type Limits } from "@box/cgset";
 
-export function cgroupPathOf(id: string): string {
-  return `box/${id}`;
+/**
+ * Where containers' cgroups go: `box` unless BOX_CGROUP_PARENT names another
+ * (a relative path, like Docker's --cgroup-parent); tests give each harness
+ * its own, so that a cgroup one of them leaks is found and named.
+ */
+export function cgroupPathOf(id: string, env: NodeJS.ProcessEnv = process.env): string {
+  const parent = (env.BOX_CGROUP_PARENT || "box").replace(/^\/+|\/+$/g, "");
+  return `${parent}/${id}`;
 }
 
 /** Make the container's cgroup with Docker's default device allow-list; one left by an earlier run goes first. */

@@ -5,6 +5,7 @@
 import { toArgv, type NsExecOptions } from "@box/ns-exec";
 import type { BoxPaths } from "../paths.js";
 import type { NetPlan } from "./spec.js";
+import { cgroupPathOf } from "../container/cgroup.js";
 
 export function shellQuote(s: string): string {
   if (/^[A-Za-z0-9_\/.,:=@%+-]+$/.test(s)) return s;
@@ -35,7 +36,7 @@ export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOpt
   const q = shellQuote;
   const ns = toArgv({ ...o, dieWithParent: false }).map(q).join(" ");
   const net = plan ? bridgeCreate(id, plan) : undefined;
-  const cg = `box/${id}`;
+  const cg = cgroupPathOf(id);
   return [
     `# box run, step by step (container ${id.slice(0, 12)})`,
     `export BOX_ROOT=${q(paths.root)}`,
