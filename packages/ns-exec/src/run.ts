@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { closeSync, openSync, readlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
@@ -176,7 +177,8 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   let filter: Buffer | undefined;
   if (o.seccomp !== undefined) {
     try {
-      filter = loadFilter(o.seccomp, { caps: o.caps });
+      // Compiled programs are kept in box's runtime directory (a tmpfs: gone at reboot).
+      filter = loadFilter(o.seccomp, { caps: o.caps, cacheDir: join(process.env.BOX_RUN || "/run/box", "seccomp") });
     } catch (e) {
       throw new ExitError("seccomp", 1, { cause: e });
     }
