@@ -69,7 +69,12 @@ describe("box and cgroups", () => {
     mkdirSync(vol, { recursive: true });
     const id = expectOk(await h.box("run", "-d", "--name", "counter", "--network", "none", "-v", `${vol}:/data`, "busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /data/n; sleep 0.05; done")).stdout.trim();
     ids.push(id);
-    const count = () => Number(readFileSync(join(vol, "n"), "utf8").trim() || "0");
+    // `echo $i > n` truncates before it writes: a read in between sees an empty file.
+    const count = () => {
+      let text = "";
+      for (let i = 0; i < 50 && !text; i++) text = readFileSync(join(vol, "n"), "utf8").trim();
+      return Number(text || "0");
+    };
     await sleep(500);
     expect(count()).toBeGreaterThan(0);
     expectOk(await h.box("pause", "counter"));

@@ -73,7 +73,8 @@ describe("box run", () => {
     let pid: number | undefined;
     for (let i = 0; i < 100 && !pid; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      const kids = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).stdout.trim();
+      // box's child that runs sleep: ns-init after its exec (box also runs ip and nft briefly).
+      const kids = spawnSync("pgrep", ["-P", String(child.pid), "-x", "sleep"], { encoding: "utf8" }).stdout.trim();
       pid = kids ? Number(kids.split("\n")[0]) : undefined;
     }
     expect(pid).toBeDefined();

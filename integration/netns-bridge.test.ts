@@ -399,7 +399,9 @@ describe("netns-bridge", () => {
     it("an unknown network", () => refused(1, /^netns-bridge: network nosuch not found$/, "create", "x", "--network", "nosuch"));
 
     it("a subnet that overlaps a route of the host", async () => {
-      const route = spawnSync("ip", ["-4", "route", "show", "scope", "link"], { encoding: "utf8" }).stdout.split("\n")[0]!.split(" ")[0]!;
+      // A route of the host's own uplink: bridges of other test files come and go meanwhile.
+      const uplink = /\bdev (\S+)/.exec(spawnSync("ip", ["-4", "route", "show", "default"], { encoding: "utf8" }).stdout)?.[1] ?? "";
+      const route = spawnSync("ip", ["-4", "route", "show", "scope", "link", "dev", uplink], { encoding: "utf8" }).stdout.split("\n")[0]!.split(" ")[0]!;
       expect(route).toMatch(/\/\d+$/);
       await refused(1, /^netns-bridge: subnet .* overlaps the route /, "network", "create", "over", "--subnet", route);
     });

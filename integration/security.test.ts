@@ -226,7 +226,75 @@ describe("escapes that must fail", () => {
     expect(r.stderr).toMatch(/Read-only file system/);
   });
 
-  it.todo("CVE-2018-15664, CVE-2019-14271: box cp with symlinks swapped during the copy stays inside the container (box cp does not exist yet)");
+  it("CVE-2019-14271: box cp runs nothing of the container's and resolves its planted symlinks inside it", async () => {
+    const out = join(h.root, "cp-out");
+    mkdirSync(out);
+    const hostName = `box-cp-${h.id}`;
+    writeFileSync(join(out, "in.txt"), "from host\n");
+    // Every program and NSS library a helper inside the container might run or load drops /pwned.
+    const bait = ["/bin/tar", "/usr/bin/tar", "/bin/cp", "/lib/libnss_files.so.2", "/lib64/libnss_files.so.2", "/lib/x86_64-linux-gnu/libnss_files.so.2"];
+    const script = [
+      "mkdir -p /etc /tmp /usr/bin /lib64 /lib/x86_64-linux-gnu && echo container-passwd > /etc/passwd && ln -s / /x",
+      ...bait.map((f) => `rm -f ${f}; printf '#!/bin/sh\\ntouch /pwned\\n' > ${f}; chmod 755 ${f}`),
+      "touch /ready && exec sleep 300",
+    ].join("; ");
+    const id = expectOk(await h.box("run", "-d", "--network", "none", "probe", "sh", "-c", script)).stdout.trim();
+    try {
+      const end = Date.now() + 10_000;
+      while ((await h.box("cp", `${id}:/ready`, out)).code !== 0) {
+        if (Date.now() > end) throw new Error("the container never became ready");
+      }
+      expectOk(await h.box("cp", `${id}:/x/etc/passwd`, join(out, "p1")));
+      expectOk(await h.box("cp", `${id}:/x/x/../../../etc/passwd`, join(out, "p2")));
+      expect(readFileSync(join(out, "p1"), "utf8")).toBe("container-passwd\n");
+      expect(readFileSync(join(out, "p2"), "utf8")).toBe("container-passwd\n");
+      expectOk(await h.box("cp", join(out, "in.txt"), `${id}:/x/tmp/${hostName}`));
+      expect(existsSync(`/tmp/${hostName}`)).toBe(false);
+      expectOk(await h.box("cp", `${id}:/tmp/${hostName}`, join(out, "back")));
+      expect(readFileSync(join(out, "back"), "utf8")).toBe("from host\n");
+      expectOk(await h.run(["sh", "-c", `box cp ${id}:/x/etc - >/dev/null`], { env: h.env }));
+      expectCode(await h.box("cp", `${id}:/pwned`, out), 1);
+    } finally {
+      expectOk(await h.box("rm", "-f", id));
+    }
+    expectClean();
+  });
+
+  it("CVE-2018-15664: a directory swapped for a symlink to a host path during 50 copies each way leaves the host untouched", async () => {
+    const sentinel = join(h.root, "sentinel");
+    mkdirSync(sentinel);
+    writeFileSync(join(sentinel, "secret"), "host-secret\n");
+    const src = join(h.root, "cp-src");
+    mkdirSync(src);
+    writeFileSync(join(src, "payload"), "payload\n");
+    const outs = join(h.root, "cp-outs");
+    mkdirSync(outs);
+    const swap = `mkdir -p /w && echo ctr > /w/secret; while :; do rm -rf /w; ln -s ${sentinel} /w; rm -f /w; mkdir /w; echo ctr > /w/secret; done`;
+    const id = expectOk(await h.box("run", "-d", "--network", "none", "probe", "sh", "-c", swap)).stdout.trim();
+    try {
+      const codes: number[] = [];
+      for (let round = 0; round < 5; round++) {
+        const batch = Array.from({ length: 10 }, (_, j) => round * 10 + j);
+        const rs = await Promise.all(
+          batch.flatMap((i) => [
+            h.box("cp", join(src, "payload"), `${id}:/w/f${i}`),
+            h.box("cp", `${id}:/w/secret`, join(outs, `s${i}`)),
+          ]),
+        );
+        for (const r of rs) {
+          expect([0, 1], formatResult(r)).toContain(r.code);
+          codes.push(r.code!);
+        }
+      }
+      expect(readdirSync(sentinel)).toEqual(["secret"]);
+      expect(readFileSync(join(sentinel, "secret"), "utf8")).toBe("host-secret\n");
+      for (const f of readdirSync(outs)) expect(readFileSync(join(outs, f), "utf8")).toBe("ctr\n");
+      expect(codes.filter((c) => c === 0).length).toBeGreaterThan(0);
+    } finally {
+      expectOk(await h.box("rm", "-f", id));
+    }
+    expectClean();
+  }, 120_000);
 });
 
 describe("inside a default container", () => {

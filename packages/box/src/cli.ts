@@ -122,6 +122,10 @@ async function dispatch(argv: string[]): Promise<number> {
         return (await import("./commands/commit.js")).commitCommand(paths, rest);
       case "diff":
         return (await import("./commands/diff.js")).diffCommand(paths, rest);
+      case "cp":
+        return (await import("./commands/cp.js")).cpCommand(paths, rest);
+      case "export":
+        return (await import("./commands/export.js")).exportCommand(paths, rest);
       case "version":
       case "--version":
         process.stdout.write("box version 0.1.0\n");

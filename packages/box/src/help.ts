@@ -26,6 +26,8 @@ Commands (containers):
   update      Update configuration (resource limits) of one or more containers
   commit      Create a new image from a container's changes
   diff        Inspect changes to files or directories on a container's filesystem
+  cp          Copy files/folders between a container and the local filesystem
+  export      Export a container's filesystem as a tar archive
   port        List port mappings of a container
   network     Manage networks (create, ls, rm, inspect, prune)
 

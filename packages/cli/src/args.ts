@@ -58,7 +58,8 @@ export function parseArgs(argv: string[], spec: ArgSpec): Parsed {
   }
   argv = joined;
   const parsed = minimist(argv, {
-    string: strings,
+    // "_" keeps operands as typed: an image id prefix such as 1e51 is not the number 1e+51.
+    string: [...strings, "_"],
     boolean: spec.boolean ?? [],
     alias,
     stopEarly: spec.stopEarly ?? false,

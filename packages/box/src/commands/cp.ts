@@ -30,6 +30,7 @@ import {
   chownSync,
   utimesSync,
   readFileSync,
+  statfsSync,
   type Stats,
 } from "node:fs";
 import { once } from "node:events";
@@ -70,6 +71,9 @@ const S_IFLNK = 0o120000;
 const CHUNK = 1 << 20;
 
 type Kind = "file" | "directory" | "symlink";
+
+/** statfs f_type of proc, sysfs, cgroup, cgroup2, debugfs, securityfs, tracefs. */
+const KERNEL_FS = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x64626720, 0x73636673, 0x74726163]);
 
 /** One thing to copy. `name` is relative and starts with the source's own base name. */
 export interface Entry {
@@ -217,7 +221,14 @@ function* walkFd(fd: number, name: string, link: () => string): Generator<Entry>
   if (!kind) return skipped(name, st.mode);
   const base = { name, kind, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime, size: 0 };
   if (kind === "symlink") {
-    yield { ...base, linkname: link() };
+    let target: string;
+    try {
+      target = link();
+    } catch (e) {
+      if (e instanceof SysError && e.code === "ENOENT") return; // removed meanwhile
+      throw e;
+    }
+    yield { ...base, linkname: target };
     return;
   }
   if (kind === "file") {
@@ -231,6 +242,9 @@ function* walkFd(fd: number, name: string, link: () => string): Generator<Entry>
     return;
   }
   yield base;
+  // The kernel's own trees hold no files to copy (and readlink of /proc/self fails): Docker's
+  // cp cannot copy them either. Their mount point is kept, empty.
+  if (KERNEL_FS.has(statfsSync(`/proc/self/fd/${fd}`).type)) return;
   const names = readdirSync(`/proc/self/fd/${fd}`).sort();
   for (const n of names) {
     let cfd: number;
@@ -248,11 +262,15 @@ function* walkFd(fd: number, name: string, link: () => string): Generator<Entry>
   }
 }
 
-/** Entries under `path` in the container; null if it does not exist. */
-export function containerSource(r: CtrRoot, path: string, follow: boolean, name: string): Iterable<Entry> | null {
+/**
+ * Entries under `path` in the container, opened once (what is walked is what was checked);
+ * null if it does not exist. The fd is closed when the entries have been read.
+ */
+export function containerSource(r: CtrRoot, path: string, follow: boolean, name: string): { isDir: boolean; entries: Iterable<Entry> } | null {
   const fd = openIn(r, path, O.PATH | (follow ? 0 : O.NOFOLLOW));
   if (fd === null) return null;
-  return (function* () {
+  const isDir = fstatSync(fd).isDirectory();
+  const entries = (function* () {
     try {
       yield* walkFd(fd, name, () => {
         const parent = openIn(r, posix.dirname(path), O.PATH | O.DIRECTORY);
@@ -267,6 +285,7 @@ export function containerSource(r: CtrRoot, path: string, follow: boolean, name:
       closeSync(fd);
     }
   })();
+  return { isDir, entries };
 }
 
 function* walkHost(abs: string, name: string, st: Stats): Generator<Entry> {
@@ -327,14 +346,15 @@ export async function tarSink(entries: Iterable<Entry> | AsyncIterable<Entry>, o
   pack.pipe(out);
   const done = once(pack, "end");
   for await (const e of entries) {
-    const header: tar.Headers = { name: e.name, type: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.kind === "file" ? e.size : 0 };
+    // Directories end in "/" as in Docker's archives (and GNU tar's).
+    const header: Partial<tar.Header> & { name: string } = { name: e.kind === "directory" ? `${e.name}/` : e.name, type: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.kind === "file" ? e.size : 0 };
     if (e.linkname !== undefined) header.linkname = e.linkname;
     await new Promise<void>((resolve, reject) => {
-      const s = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+      const s = pack.entry(header as tar.Header, (err) => (err ? reject(err) : resolve()));
       if (e.kind !== "file" || !e.body) return;
       void (async () => {
         for await (const chunk of e.body!()) if (!s.write(chunk)) await once(s, "drain");
-        s.end();
+        (s as unknown as Writable).end();
       })().catch(reject);
     });
   }
@@ -488,7 +508,8 @@ interface Target {
  */
 export function placement(srcIsDir: boolean, src: string, dest: string, t: Target): string {
   const name = posix.basename(src.replace(/\/+\.?$/, "")) || "/";
-  const contentsOnly = /(^|\/)\.$/.test(src);
+  // A copy of / is a copy of its contents.
+  const contentsOnly = /(^|\/)\.$/.test(src) || /^\/*$/.test(src);
   const destDirSyntax = /\/$/.test(dest) || /(^|\/)\.$/.test(dest);
   const clean = dest.replace(/(.)\/+$/, "$1");
   if (!t.exists) {
@@ -556,21 +577,27 @@ export async function cpCommand(p: BoxPaths, argv: string[]): Promise<number> {
     return 0;
   }
   const { src, dst } = validateCp(a.rest);
-  const archive = flag(a, "archive");
-  const follow = flag(a, "follow-link");
+  try {
+    return await cp(p, src, dst, flag(a, "archive"), flag(a, "follow-link"));
+  } catch (e) {
+    // Docker's status for any failed copy; a file the container changed meanwhile ends up here too.
+    if (e instanceof ExitError) throw e;
+    throw new ExitError(`copy ${a.rest[0]} to ${a.rest[1]}`, 1, { cause: e });
+  }
+}
+
+async function cp(p: BoxPaths, src: ReturnType<typeof splitArg>, dst: ReturnType<typeof splitArg>, archive: boolean, follow: boolean): Promise<number> {
 
   if (src.container !== undefined) {
     const c = getContainer(p, src.container);
     const path = ctrPath(src.path);
-    const name = posix.basename(stripped(path)) || "/";
+    const name = posix.basename(stripped(path)) || ".";
     if (dst.path === "-" && process.stdout.isTTY) throw fail("cannot write a tar stream to a terminal; redirect stdout");
     await withRoot(p, c, "read", async (r) => {
-      const fd = openIn(r, stripped(path), O.PATH | (follow ? 0 : O.NOFOLLOW));
-      if (fd === null) throw fail(`Could not find the file ${path} in container ${src.container}`);
-      const isDir = fstatSync(fd).isDirectory();
-      closeSync(fd);
+      const source = containerSource(r, stripped(path), follow, name);
+      if (source === null) throw fail(`Could not find the file ${path} in container ${src.container}`);
+      const { isDir, entries } = source;
       if (!isDir && /\/\.?$/.test(path)) throw fail(`${path}: not a directory`);
-      const entries = containerSource(r, stripped(path), follow, name)!;
       if (dst.path === "-") return tarSink(entries, process.stdout);
       let t: Target;
       try {
@@ -595,7 +622,7 @@ export async function cpCommand(p: BoxPaths, argv: string[]): Promise<number> {
       throw fail(`could not find the file ${src.path}: no such file or directory`);
     }
     if (!st.isDirectory() && /\/\.?$/.test(src.path)) throw fail(`${src.path}: not a directory`);
-    const name = basename(stripped(src.path)) || "/";
+    const name = basename(stripped(src.path)) || ".";
     local = { entries: walkHost(stripped(src.path), name, st), isDir: st.isDirectory(), name };
   }
   await withRoot(p, c, "write", async (r) => {

@@ -30,8 +30,11 @@ export async function exportCommand(p: BoxPaths, argv: string[]): Promise<number
     await withRoot(p, c, "merged", async (r) => {
       const all = containerSource(r, "/", false, "");
       if (all === null) throw new ExitError(`container ${c.id.slice(0, 12)} has no root`, 1);
-      await tarSink(withoutRoot(all), out);
+      await tarSink(withoutRoot(all.entries), out);
     });
+  } catch (e) {
+    if (e instanceof ExitError) throw e;
+    throw new ExitError(`export ${a.rest[0]}`, 1, { cause: e });
   } finally {
     if (out !== process.stdout) {
       out.end();
