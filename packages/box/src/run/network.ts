@@ -1,9 +1,12 @@
 /**
  * Docker's network flags for `box run`, read into typed values with no side
  * effect: --network, -p/--publish, -P, --ip, --add-host, --dns. box passes
- * the result to @box/netns-bridge (createEndpoint), whose PortMapping has the
- * same shape as the one here.
+ * the result to @box/netns-bridge (createEndpoint). -p's syntax is
+ * netns-bridge's own: one parser for the tool and for box.
  */
+import { parsePublish, type PortMapping, type Proto } from "@box/netns-bridge";
+
+export { parsePublish, type PortMapping, type Proto };
 
 export type NetworkMode =
   | { kind: "none" }
@@ -14,16 +17,7 @@ export type NetworkMode =
 
 export const DEFAULT_NETWORK = "box0";
 
-export type Proto = "tcp" | "udp";
 
-export interface PortMapping {
-  /** "0.0.0.0": every local address. */
-  hostIp: string;
-  /** 0: any free port. */
-  hostPort: number;
-  containerPort: number;
-  proto: Proto;
-}
 
 export interface ExtraHost {
   host: string;
@@ -59,39 +53,6 @@ export function parseNetworkMode(v: string | undefined): NetworkMode {
   }
   if (!NAME_RE.test(v)) throw new Error(`invalid network name '${v}'`);
   return { kind: "bridge", network: v };
-}
-
-function portRange(what: string, s: string, spec: string): [number, number] {
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(s);
-  const lo = m ? Number(m[1]) : NaN;
-  const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
-  if (!m || !(lo >= 1 && lo <= 65535) || !(hi >= 1 && hi <= 65535)) throw new Error(`invalid ${what} '${s}' in '${spec}': ports are 1-65535`);
-  if (hi < lo) throw new Error(`invalid ${what} '${s}' in '${spec}': range ends before it starts`);
-  return [lo, hi];
-}
-
-/** -p [IP:][HOSTPORT:]CPORT[/tcp|udp]; ranges (8000-8001:80-81) expand to one mapping per port. */
-export function parsePublish(spec: string): PortMapping[] {
-  let body = spec;
-  let proto: Proto = "tcp";
-  const slash = spec.lastIndexOf("/");
-  if (slash >= 0) {
-    const p = spec.slice(slash + 1);
-    if (p !== "tcp" && p !== "udp") throw new Error(`invalid protocol '${p}' in '${spec}': tcp or udp`);
-    proto = p;
-    body = spec.slice(0, slash);
-  }
-  const parts = body.split(":");
-  if (parts.length > 3 || body === "") throw new Error(`invalid port mapping '${spec}': [IP:][HOSTPORT:]CPORT[/PROTO]`);
-  const hostIp = parts.length === 3 ? parts[0]! : "0.0.0.0";
-  if (!isIpv4(hostIp)) throw new Error(`invalid host address '${hostIp}' in '${spec}'`);
-  const [clo, chi] = portRange("container port", parts[parts.length - 1]!, spec);
-  const hport = parts.length >= 2 ? parts[parts.length - 2]! : "";
-  const [hlo, hhi] = hport === "" ? [0, 0] : portRange("host port", hport, spec);
-  if (hport !== "" && hhi - hlo !== chi - clo) throw new Error(`invalid port mapping '${spec}': host and container ranges differ in length`);
-  const out: PortMapping[] = [];
-  for (let i = 0; i <= chi - clo; i++) out.push({ hostIp, hostPort: hport === "" ? 0 : hlo + i, containerPort: clo + i, proto });
-  return out;
 }
 
 /** -P: every EXPOSEd port ("80/tcp", "53/udp", "8080") on a free host port. */
