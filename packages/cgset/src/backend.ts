@@ -187,6 +187,44 @@ export function rmdirPatiently(io: Io, dir: string, ms = 3000): void {
 }
 
 /** rmdir -p: remove each empty ancestor of dir below `stop`, quietly stopping at the first that is in use. */
+
+/**
+ * mkdir -p of dir below start, where only the last component must be new: a
+ * parent another cgset made meanwhile is fine. `made(parent, dir)` runs for
+ * each directory this call created (in order), which it appends to `created`
+ * for the caller's undo. A parent that another process's pruneParents removed
+ * between two steps (ENOENT) restarts the walk, a few times at most.
+ */
+export function mkdirChain(io: Io, start: string, dir: string, created: string[], made: (parent: string, dir: string) => void = () => {}): void {
+  const rel = dir.slice(start.length + 1).split("/");
+  const before = created.length;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      let d = start;
+      rel.forEach((name, i) => {
+        const parent = d;
+        d = `${d}/${name}`;
+        const last = i === rel.length - 1;
+        if (!last && io.exists(d)) return;
+        try {
+          io.mkdir(d);
+        } catch (e) {
+          if (!last && isCode(e, "EEXIST")) return;
+          throw e;
+        }
+        created.push(d);
+        made(parent, d);
+      });
+      return;
+    } catch (e) {
+      if (!isCode(e, "ENOENT") || attempt >= 5) throw e;
+      // What the other process removed is no longer ours to undo.
+      const kept = created.splice(before).filter((d) => io.exists(d));
+      created.push(...kept);
+    }
+  }
+}
+
 export function pruneParents(io: Io, dir: string, stop: string): void {
   for (let d = dir.slice(0, dir.lastIndexOf("/")); d.length > stop.length && d.startsWith(`${stop}/`); d = d.slice(0, d.lastIndexOf("/"))) {
     try {

@@ -5,7 +5,7 @@
  * memory:/process_api/<hash> stays there, and its cgroups go below it.
  */
 import os from "node:os";
-import { type Backend, type Cgroup, type CreateOptions, type RemoveOptions, type Stats, killLoop, procsBelow, readKeyed, readLimit, readNumber, readOptional, removeTrees } from "./backend.js";
+import { type Backend, type Cgroup, type CreateOptions, type RemoveOptions, type Stats, killLoop, procsBelow, readKeyed, readLimit, readNumber, readOptional, removeTrees, mkdirChain } from "./backend.js";
 import { DEFAULT_DEVICES } from "./devices.js";
 import { type V1Hierarchy, splitPath, underMount } from "./hierarchy.js";
 import { type Io, IoError, isCode, realIo, waitFor } from "./io.js";
@@ -177,28 +177,13 @@ export class V1Backend implements Backend {
 
   /** mkdir -p from t.start; the last component must be new. New cpuset dirs get their parent's cpus and mems. */
   private mkdirs(t: Target, created: string[]): void {
-    const rel = t.dir.slice(t.start.length + 1).split("/");
-    let d = t.start;
-    rel.forEach((name, i) => {
-      const parent = d;
-      d = `${d}/${name}`;
-      const last = i === rel.length - 1;
-      if (!last && this.io.exists(d)) return;
-      try {
-        this.io.mkdir(d);
-      } catch (e) {
-        // Another cgset made the same parent meanwhile; only the leaf must be ours.
-        if (!last && isCode(e, "EEXIST")) return;
-        throw e;
-      }
-      created.push(d);
-      if (t.h.controllers.includes("cpuset")) {
-        // A v1 cpuset starts with no CPUs and no memory nodes, and a task
-        // cannot join it until it has both: copy the parent's.
-        for (const f of ["cpuset.cpus", "cpuset.mems"]) {
-          const v = this.io.read(`${parent}/${f}`).trim();
-          if (v !== "") this.io.write(`${d}/${f}`, v);
-        }
+    mkdirChain(this.io, t.start, t.dir, created, (parent, d) => {
+      if (!t.h.controllers.includes("cpuset")) return;
+      // A v1 cpuset starts with no CPUs and no memory nodes, and a task
+      // cannot join it until it has both: copy the parent's.
+      for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+        const v = this.io.read(`${parent}/${f}`).trim();
+        if (v !== "") this.io.write(`${d}/${f}`, v);
       }
     });
   }

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { BPF_ATTACH_TYPE, BPF_F, BPF_PROG_TYPE, bpfProgAttach, bpfProgDetach, bpfProgGetFdById, bpfProgLoad, bpfProgQuery } from "@box/sys";
-import { type Backend, type Cgroup, type CreateOptions, type RemoveOptions, type Stats, killLoop, procsBelow, readKeyed, readLimit, readNumber, readOptional, readPids, removeTrees } from "./backend.js";
+import { type Backend, type Cgroup, type CreateOptions, type RemoveOptions, type Stats, killLoop, procsBelow, readKeyed, readLimit, readNumber, readOptional, readPids, removeTrees, mkdirChain } from "./backend.js";
 import { DEFAULT_DEVICES, applyDeviceRules, deviceProgram, type DeviceState } from "./devices.js";
 import { INIT_LEAF, splitPath, underMount } from "./hierarchy.js";
 import { type Io, IoError, isCode, realIo, waitFor } from "./io.js";
@@ -146,20 +146,7 @@ export class V2Backend implements Backend {
     validateLimits(limits, this.host(dir.slice(0, dir.lastIndexOf("/"))));
     const created: string[] = [];
     try {
-      const rel = dir.slice(start.length + 1).split("/");
-      let d = start;
-      rel.forEach((name, i) => {
-        d = `${d}/${name}`;
-        const last = i === rel.length - 1;
-        if (!last && this.io.exists(d)) return;
-        try {
-          this.io.mkdir(d);
-        } catch (e) {
-          if (!last && isCode(e, "EEXIST")) return;
-          throw e;
-        }
-        created.push(d);
-      });
+      mkdirChain(this.io, start, dir, created);
       const cg = new V2Cgroup(this, path, dir, start);
       cg.apply(limits, { creating: true, devicesDefault: opts.devicesDefault, log: opts.log });
       return cg;
