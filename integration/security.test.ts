@@ -226,6 +226,32 @@ describe("escapes that must fail", () => {
     expect(r.stderr).toMatch(/Read-only file system/);
   });
 
+  it("CVE-2025-52565: /dev/console is the run's own terminal, whatever the image plants at /dev", async () => {
+    // An image whose /dev/console and /dev/pts point at procfs files a
+    // console bind would make writable (runc's bug bound over such targets).
+    await importImage(h, "consym", (dir) => {
+      rmSync(join(dir, "dev"), { recursive: true, force: true });
+      mkdirSync(join(dir, "dev"));
+      symlinkSync("/proc/sys/kernel/core_pattern", join(dir, "dev", "console"));
+      symlinkSync("/proc/sys/kernel", join(dir, "dev", "pts"));
+    });
+    const check = "stat -c '%F %t' /dev/console; stat -c %F /proc/sys/kernel/core_pattern; grep -c ' /proc/sys ro,' /proc/self/mountinfo; [ -L /dev/console ] || echo not-a-link";
+    const fg = expectOk(await h.run(["script", "-qec", `box run --rm -t --network none consym sh -c "${check}"`, "/dev/null"], { env: h.env }));
+    const lines = (s: string) => s.replace(/\r/g, "").trim().split("\n");
+    // A UNIX98 pty slave (major 136 = 0x88), core_pattern untouched and /proc/sys still read-only.
+    expect(lines(fg.stdout)).toEqual(["character special file 88", "regular empty file", "1", "not-a-link"]);
+    // Detached with -t: the terminal is box-monitor's, passed as stdin, and checked the same way.
+    const id = expectOk(await h.box("run", "-d", "-t", "--network", "none", "consym", "sh", "-c", check)).stdout.trim();
+    try {
+      expect(expectOk(await h.box("wait", id)).stdout.trim()).toBe("0");
+      expect(lines(expectOk(await h.box("logs", id)).stdout)).toEqual(["character special file 88", "regular empty file", "1", "not-a-link"]);
+    } finally {
+      expectOk(await h.box("rm", "-f", id));
+      expectOk(await h.tool("mkroot", "rm", "consym"));
+    }
+    expectClean();
+  });
+
   it("CVE-2019-14271: box cp runs nothing of the container's and resolves its planted symlinks inside it", async () => {
     const out = join(h.root, "cp-out");
     mkdirSync(out);

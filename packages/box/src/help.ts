@@ -52,6 +52,8 @@ Commands (images):
 Environment:
   BOX_ROOT    persistent state (images, containers); default /var/lib/box
   BOX_RUN     runtime state; default /run/box
+  BOX_USERNS_REMAP
+              --userns-remap for every run (as dockerd's userns-remap)
 
 Run 'box COMMAND --help' for more information on a command.
 `;
@@ -99,6 +101,12 @@ Options:
   -t, --tty                    Allocate a pseudo-TTY
       --ulimit list            Ulimit options (NAME=SOFT[:HARD])
   -u, --user string            Username or UID (format: <name|uid>[:<group|gid>])
+      --userns string          User namespace to use: "host" opts out of a remap
+      --userns-remap string    Root in the container is a subordinate id of the
+                               host: default (user box, created if missing),
+                               USER[:GROUP] or UID[:GID] with ranges in
+                               /etc/subuid and /etc/subgid (default
+                               $BOX_USERNS_REMAP)
   -v, --volume list            Bind mount a volume (HOST:CONTAINER[:ro])
   -w, --workdir string         Working directory inside the container
 

@@ -7,7 +7,7 @@ import type { NsExecOptions } from "./options.js";
 import { defaults, parseBind, parseIdMap, parseRlimit, parseTmpfs } from "./options.js";
 import type { NamespaceKind } from "./namespaces.js";
 import { namespaceByKind } from "./namespaces.js";
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 
 const SPEC = {
   boolean: ["pid", "mount", "uts", "ipc", "cgroupns", "user", "map-root-user", "read-only", "clear-env", "keep-env", "no-new-privileges", "tty", "init", "help", "version", "detach-on-exit"],
@@ -59,8 +59,15 @@ export function fromArgv(argv: string[]): ParsedCli {
   const joinPid = str(p, "join");
   if (joinPid !== undefined) {
     if (!/^\d+$/.test(joinPid)) throw new UsageError(`--join ${joinPid}: not a PID`);
+    // Its user namespace only where it differs from ours, as nsenter --all.
+    if (sameNamespace(`/proc/${joinPid}/ns/user`, "/proc/self/ns/user") === false) {
+      o.join.push({ kind: "user", path: `/proc/${joinPid}/ns/user` });
+    }
     for (const kind of ["cgroup", "ipc", "uts", "net", "pid", "mount"] as NamespaceKind[]) {
-      o.join.push({ kind, path: `/proc/${joinPid}/ns/${namespaceByKind(kind)!.proc}` });
+      // pid_for_children: a process that made a PID namespace as it made a
+      // user namespace (ns-init with --user) is not in it itself, its children are.
+      const file = kind === "pid" ? "pid_for_children" : namespaceByKind(kind)!.proc;
+      o.join.push({ kind, path: `/proc/${joinPid}/ns/${file}` });
     }
   }
   for (const j of list(p, "join-ns")) {
@@ -149,4 +156,13 @@ export function toArgv(o: NsExecOptions, files: { hosts?: string; resolvConf?: s
   if (o.init) a.push("--init");
   a.push("--", ...o.command);
   return a;
+}
+
+/** Whether two namespace files name the same namespace; undefined when one cannot be read. */
+function sameNamespace(a: string, b: string): boolean | undefined {
+  try {
+    return readlinkSync(a) === readlinkSync(b);
+  } catch {
+    return undefined;
+  }
 }

@@ -17,8 +17,8 @@ Namespaces:
       --map-root-user       map root inside to the caller's uid and gid
       --uid-map IN:OUT:N    map N uids from IN (inside) to OUT (outside); repeatable
       --gid-map IN:OUT:N    same for gids (defaults to the uid map)
-      --join PID            enter every namespace of process PID (but its user namespace)
-      --join-ns TYPE=PATH   enter one namespace: TYPE is cgroup, ipc, uts, net, pid or mnt
+      --join PID            enter every namespace of process PID (its user namespace where it differs)
+      --join-ns TYPE=PATH   enter one namespace: TYPE is user, cgroup, ipc, uts, net, pid or mnt
 
 Root filesystem (with --mount and --pid):
   -r, --root DIR            pivot_root into DIR, with /proc, /sys (ro) and a minimal /dev

@@ -13,7 +13,8 @@ export {
   type Rlimit,
 } from "./options.js";
 export { toArgv } from "./argv.js";
-export { defaultHosts, defaultResolvConf } from "./rootfs.js";
+export { defaultHosts, defaultResolvConf, hostId } from "./rootfs.js";
 export { resolveIdentity, type Identity } from "./passwd.js";
 export { RootDir } from "./inroot.js";
+export { openMappedUserns, writeIdMaps, formatIdMap } from "./userns.js";
 export { NAMESPACES, type NamespaceKind } from "./namespaces.js";

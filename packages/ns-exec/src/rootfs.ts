@@ -4,10 +4,10 @@
  * and the /etc files. /proc and the masked paths come later, in ns-init,
  * from inside the new PID namespace.
  */
-import { chmodSync, closeSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, fchownSync, fstatSync, openSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MS, S_IF, SysError, makedev, mknod, mount } from "@box/sys";
-import type { NsExecOptions } from "./options.js";
+import { MS, O, S_IF, SysError, makedev, mknod, mount } from "@box/sys";
+import type { IdMap, NsExecOptions } from "./options.js";
 import { RootDir, fdPath } from "./inroot.js";
 
 /** Docker's default device nodes: name, major, minor. */
@@ -30,6 +30,20 @@ const DEV_LINKS: [string, string][] = [
 ];
 
 const DOCKER_TMPFS = "size=65536k";
+
+/** The host id that `inside` maps to, if any. */
+export function hostId(map: IdMap[], inside: number): number | undefined {
+  const m = map.find((x) => inside >= x.inside && inside < x.inside + x.count);
+  return m ? m.outside + (inside - m.inside) : undefined;
+}
+
+/** With a user namespace, the host uid and gid of its root: who owns what ns-exec makes for it. */
+function owner(o: NsExecOptions): { uid: number; gid: number } | undefined {
+  if (!o.unshare.user) return undefined;
+  const uid = hostId(o.uidMap, 0);
+  const gid = hostId(o.gidMap.length ? o.gidMap : o.uidMap, 0);
+  return uid !== undefined && gid !== undefined ? { uid, gid } : undefined;
+}
 
 export interface PrepareResult {
   /** Path of the root as mounted for pivot_root. */
@@ -65,8 +79,10 @@ function remountReadonly(rootDir: RootDir, target: string, extra = 0): void {
  * would otherwise send the device nodes, and the /etc staging files, to
  * that path on the host (the CVE-2019-16884 / CVE-2023-27561 class).
  */
-function setupDev(rootDir: RootDir, o: NsExecOptions, console?: string): number {
-  mountAt(rootDir, "/dev", "dir", { source: "tmpfs", fstype: "tmpfs", flags: MS.NOSUID | MS.STRICTATIME, data: `mode=755,${DOCKER_TMPFS}` });
+function setupDev(rootDir: RootDir, o: NsExecOptions, console?: Console): number {
+  const own = owner(o);
+  const ids = own ? `,uid=${own.uid},gid=${own.gid}` : "";
+  mountAt(rootDir, "/dev", "dir", { source: "tmpfs", fstype: "tmpfs", flags: MS.NOSUID | MS.STRICTATIME, data: `mode=755,${DOCKER_TMPFS}${ids}` });
   const devFd = rootDir.open("/dev");
   if (devFd === null) throw new Error("mount /dev: it vanished");
   const dev = fdPath(devFd);
@@ -77,18 +93,61 @@ function setupDev(rootDir: RootDir, o: NsExecOptions, console?: string): number 
   }
   for (const [name, target] of DEV_LINKS) symlinkSync(target, join(dev, name));
   mkdirSync(join(dev, "pts"));
-  mount({ source: "devpts", target: join(dev, "pts"), fstype: "devpts", flags: MS.NOSUID | MS.NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5" });
+  // gid=5 is the container's tty group: the host id it maps to, in a user namespace.
+  const tty = o.unshare.user ? hostId(o.gidMap.length ? o.gidMap : o.uidMap, 5) : 5;
+  mount({ source: "devpts", target: join(dev, "pts"), fstype: "devpts", flags: MS.NOSUID | MS.NOEXEC, data: `newinstance,ptmxmode=0666,mode=0620${tty !== undefined ? `,gid=${tty}` : ""}` });
   mkdirSync(join(dev, "shm"));
-  mount({ source: "shm", target: join(dev, "shm"), fstype: "tmpfs", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, data: `mode=1777,${DOCKER_TMPFS}` });
+  mount({ source: "shm", target: join(dev, "shm"), fstype: "tmpfs", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, data: `mode=1777,${DOCKER_TMPFS}${ids}` });
   mkdirSync(join(dev, "mqueue"));
   // mqueue belongs to the IPC namespace of the mounting thread: ours, after unshare.
   mount({ source: "mqueue", target: join(dev, "mqueue"), fstype: "mqueue", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC });
-  if (console) {
-    writeFileSync(join(dev, "console"), "", { mode: 0o600 });
-    mount({ source: console, target: join(dev, "console"), flags: MS.BIND });
-  }
+  if (console !== undefined) bindConsole(dev, console, own);
   void o;
   return devFd;
+}
+
+/** Linux's UNIX98 pty slave majors (/dev/pts/N): 136 to 143. */
+const PTY_SLAVE_MAJORS = [136, 143];
+
+/** The terminal that becomes /dev/console: an open fd of it, and its path on the host. */
+export interface Console {
+  fd: number;
+  path: string;
+}
+
+/**
+ * /dev/console: the terminal, bind-mounted onto a file made here, with
+ * O_EXCL, in the fresh /dev tmpfs. The fd was opened on the host, so its
+ * mount is not one of this namespace's and cannot be a bind source: the
+ * path is opened again (O_PATH, no symlinks) in this namespace, checked to
+ * be the same pty slave, and bound from that fd. Neither a path in the
+ * image nor a swapped /dev/pts/N can redirect the mount (CVE-2025-52565).
+ */
+function bindConsole(dev: string, console: Console, own?: { uid: number; gid: number }): void {
+  const st = fstatSync(console.fd);
+  const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
+  if (!st.isCharacterDevice() || major < PTY_SLAVE_MAJORS[0]! || major > PTY_SLAVE_MAJORS[1]!) {
+    throw new Error(`/dev/console: ${console.path} is not a pseudo-terminal slave`);
+  }
+  const src = openSync(console.path, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+  let dst: number | undefined;
+  try {
+    const again = fstatSync(src);
+    if (again.rdev !== st.rdev || again.ino !== st.ino || again.dev !== st.dev) {
+      throw new Error(`/dev/console: ${console.path} is no longer the terminal box opened`);
+    }
+    const target = join(dev, "console");
+    writeFileSync(target, "", { mode: 0o600, flag: "wx" });
+    dst = openSync(target, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+    mount({ source: fdPath(src), target: fdPath(dst), flags: MS.BIND });
+    // The container's root owns its terminal, as runc gives it in a user namespace.
+    if (own) fchownSync(console.fd, own.uid, own.gid);
+  } catch (e) {
+    throw new Error("mount /dev/console", { cause: e });
+  } finally {
+    closeSync(src);
+    if (dst !== undefined) closeSync(dst);
+  }
 }
 
 function setupSys(rootDir: RootDir, o: NsExecOptions): void {
@@ -124,6 +183,9 @@ function setupEtc(dev: string, rootDir: RootDir, o: NsExecOptions): void {
     for (const [name, content] of own) {
       const src = join(stage, name);
       writeFileSync(src, content, { mode: 0o644 });
+      // Root in a user namespace owns them, as Docker chowns them to the remapped root.
+      const own = owner(o);
+      if (own) chownSync(src, own.uid, own.gid);
       mountAt(rootDir, `/etc/${name}`, "file", { source: src, flags: MS.BIND });
       unlinkSync(src);
     }
@@ -159,7 +221,7 @@ export function defaultResolvConf(hostText?: string): string {
  * namespace, so a failure half-way leaves nothing on the host: the
  * namespace and its mounts die with the process.
  */
-export function prepareRoot(o: NsExecOptions, console?: string): void {
+export function prepareRoot(o: NsExecOptions, console?: Console): void {
   const root = o.root!;
   // Slave, not private: host unmounts still reach us, ours never reach the host.
   mount({ target: "/", flags: MS.REC | MS.SLAVE });

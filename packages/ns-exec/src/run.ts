@@ -5,21 +5,22 @@
  * command's own, 128+n for a signal, 126/127 for exec failures).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { closeSync, openSync, readlinkSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
-import { CLONE, O, getWinSize, linkUp, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
+import { CLONE, O, SysError, getWinSize, linkUp, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
 import { NAMESPACES } from "./namespaces.js";
 import type { NsExecOptions } from "./options.js";
 import { validate } from "./options.js";
-import { prepareRoot } from "./rootfs.js";
+import { prepareRoot, type Console } from "./rootfs.js";
 import { RootDir } from "./inroot.js";
 import { resolveIdentity, type Identity } from "./passwd.js";
 import { loadFilter } from "@box/seccomp";
+import { writeIdMaps } from "./userns.js";
 
-export const NS_INIT = fileURLToPath(new URL("./ns-init", import.meta.url));
+import { NS_INIT } from "./stage.js";
+export { NS_INIT };
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -78,6 +79,7 @@ export function initArgs(o: NsExecOptions, id: Identity | undefined, sync: boole
   const a: string[] = ["-e", "4"];
   if (sync) a.push("-s");
   if (o.unshare.user) a.push("-Y");
+  for (const j of o.join) if (j.kind === "user") a.push("-U", j.path);
   for (const j of o.join) if (j.kind === "mount") a.push("-M", j.path);
   if (o.root !== undefined) a.push("-r", o.root);
   if (o.cwd !== undefined) a.push("-w", o.cwd);
@@ -105,10 +107,10 @@ function enterNamespaces(o: NsExecOptions): void {
     if (o.netPath) joins.push({ kind: "net", path: o.netPath });
     for (const ns of NAMESPACES) {
       for (const j of joins.filter((x) => x.kind === ns.kind)) {
-        if (ns.kind === "user") throw new ExitError("joining a user namespace is not supported yet", 1);
-        // ns-init joins the mount namespace itself (-M): it is single-threaded,
-        // and its own file would not be found from inside the joined root.
-        if (ns.kind === "mount") continue;
+        // ns-init joins the user namespace (-U: setns into one is refused to
+        // a multithreaded caller) and the mount namespace (-M: its own file
+        // would not be found from inside the joined root).
+        if (ns.kind === "user" || ns.kind === "mount") continue;
         const fd = openSync(j.path, O.RDONLY | O.CLOEXEC);
         try {
           setns(fd, ns.flag, `${j.path} (${ns.kind})`);
@@ -133,12 +135,6 @@ function enterNamespaces(o: NsExecOptions): void {
   if (o.unshare.net) linkUp("lo");
 }
 
-function writeMaps(pid: number, o: NsExecOptions): void {
-  const fmt = (m: { inside: number; outside: number; count: number }[]) =>
-    m.map((x) => `${x.inside} ${x.outside} ${x.count}\n`).join("");
-  writeFileSync(`/proc/${pid}/uid_map`, fmt(o.uidMap));
-  writeFileSync(`/proc/${pid}/gid_map`, fmt(o.gidMap.length ? o.gidMap : o.uidMap));
-}
 
 /**
  * Run the command and resolve to its exit status. Leaves the calling
@@ -186,17 +182,19 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
 
   let pty: { master: number; slave: string } | undefined;
   let slaveFd: number | undefined;
-  let console: string | undefined;
+  // The terminal that becomes /dev/console, as an fd: bound from the fd, never
+  // from a path that something could swap between check and mount.
+  let console: Console | undefined;
   if (o.tty && !detach) {
     pty = openpty();
-    console = pty.slave;
     slaveFd = openSync(pty.slave, O.RDWR | O.NOCTTY | O.CLOEXEC);
+    console = { fd: slaveFd, path: pty.slave };
     const size = process.stdout.isTTY ? getWinSize(1) : null;
     if (size) setWinSize(pty.master, size);
   } else if (o.tty) {
     const stdin = readlinkSync("/proc/self/fd/0");
     if (!stdin.startsWith("/dev/pts/")) throw new ExitError(`tty: stdin is ${stdin}, not a terminal`, 1);
-    console = stdin;
+    console = { fd: 0, path: stdin };
   }
 
   // Keep a way back to the host's mount namespace: once the container is
@@ -215,10 +213,19 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
     if (o.root !== undefined && o.unshare.mount) prepareRoot(o, console);
   } catch (e) {
     // Back to the host's mounts, where the caller cleans up (its rootfs is
-    // busy only in the namespace being abandoned).
+    // busy only in the namespace being abandoned). If we never left them
+    // (unshare itself failed), setns may be refused: the first error is the one to tell.
     if (hostMnt !== undefined) {
-      setns(hostMnt, CLONE.NEWNS, "host mount namespace");
+      try {
+        setns(hostMnt, CLONE.NEWNS, "host mount namespace");
+      } catch {
+        // still in the host's mount namespace
+      }
       closeSync(hostMnt);
+    }
+    // A non-root caller gets EPERM from the first unshare: say what is missing.
+    if (e instanceof SysError && e.code === "EPERM" && e.syscall === "unshare" && process.geteuid?.() !== 0) {
+      throw new ExitError(`${e.message}: ns-exec needs root to make namespaces and mounts; rootless use is not supported yet`, 1);
     }
     throw e;
   }
@@ -288,7 +295,7 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
         buf = buf.slice(nl + 1);
         if (line === "U" && pid !== undefined) {
           try {
-            writeMaps(pid, o);
+            writeIdMaps(pid, o.uidMap, o.gidMap);
             hooks.beforeStart?.(pid);
             syncPipe.write("1");
           } catch (e) {

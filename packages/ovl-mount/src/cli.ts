@@ -6,7 +6,7 @@ import { writeDiff } from "./diff.js";
 import type { OverlaySpec } from "./validate.js";
 
 export const HELP = `Usage:
- ovl-mount [--upper DIR --work DIR] [--ro] --target DIR LOWER...
+ ovl-mount [--upper DIR --work DIR] [--ro] [--idmap USERNS] --target DIR LOWER...
  ovl-mount --spec FILE|-
  ovl-mount --umount DIR
  ovl-mount --diff UPPER [--mtime EPOCH]
@@ -23,8 +23,12 @@ Options:
      --upper DIR      writable upper directory (needs --work)
      --work DIR       empty work directory on the file system of --upper
      --ro             mount read-only, even with --upper
+     --idmap USERNS   mount the lower layers idmapped with the maps of the
+                        user namespace file USERNS (/proc/PID/ns/user): a
+                        file of uid 0 in a layer shows as the host uid that
+                        0 maps to there (Linux 6.15+)
      --spec FILE      read the mount as JSON {"lower": [...], "upper",
-                        "work", "target", "readonly"} from FILE, or stdin if -
+                        "work", "target", "readonly", "idmap"} from FILE, or stdin if -
      --umount DIR     unmount the overlay at DIR
      --diff UPPER     write UPPER as an OCI layer tar to stdout
      --mtime EPOCH    with --diff, clamp mtimes to EPOCH seconds
@@ -58,12 +62,12 @@ function parseSpec(text: string, from: string): OverlaySpec {
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--spec ${from}: not a JSON object`);
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!["lower", "upper", "work", "target", "readonly"].includes(k)) throw new UsageError(`--spec ${from}: unknown key '${k}'`);
+    if (!["lower", "upper", "work", "target", "readonly", "idmap"].includes(k)) throw new UsageError(`--spec ${from}: unknown key '${k}'`);
   }
   if (!Array.isArray(o.lower) || o.lower.some((l) => typeof l !== "string")) {
     throw new UsageError(`--spec ${from}: lower must be a list of paths`);
   }
-  for (const k of ["upper", "work", "target"] as const) {
+  for (const k of ["upper", "work", "target", "idmap"] as const) {
     if (o[k] !== undefined && typeof o[k] !== "string") throw new UsageError(`--spec ${from}: ${k} must be a path`);
   }
   // validate() checks the rest, relative paths included.
@@ -84,7 +88,7 @@ function mountApi(): MountApi {
 
 async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, {
-    string: ["target", "upper", "work", "spec", "umount", "diff", "mtime"],
+    string: ["target", "upper", "work", "spec", "umount", "diff", "mtime", "idmap"],
     boolean: ["ro", "help"],
     alias: { h: "help" },
   });
@@ -96,7 +100,7 @@ async function run(argv: string[]): Promise<number> {
   if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} cannot be used together`);
   const mode = modes[0] ?? "mount";
   const allowed: Record<typeof mode, string[]> = {
-    mount: ["target", "upper", "work", "ro"],
+    mount: ["target", "upper", "work", "ro", "idmap"],
     spec: ["spec"],
     umount: ["umount"],
     diff: ["diff", "mtime"],
@@ -161,6 +165,8 @@ async function run(argv: string[]): Promise<number> {
       if (spec.upper === undefined) delete spec.upper;
       if (spec.work === undefined) delete spec.work;
       if (flag(p, "ro")) spec.readonly = true;
+      const idmap = abs(str(p, "idmap"));
+      if (idmap !== undefined) spec.idmap = idmap;
       mountOverlay(spec, { api: mountApi() });
       process.stdout.write(spec.target + "\n");
       return 0;

@@ -20,6 +20,26 @@ export interface DiffOptions {
    * SOURCE_DATE_EPOCH does for reproducible builds.
    */
   mtime?: number;
+  /**
+   * The upper belongs to a container with these user namespace maps
+   * (inside -> outside, as /proc/PID/uid_map): its files carry host ids,
+   * and the layer gets the container's. A host id outside the maps is
+   * written as 65534, the overflow id the container saw it as.
+   */
+  idmap?: { uid: IdRange[]; gid: IdRange[] };
+}
+
+export interface IdRange {
+  inside: number;
+  outside: number;
+  count: number;
+}
+
+const OVERFLOW_ID = 65534;
+
+function toInside(map: IdRange[], id: number): number {
+  const m = map.find((r) => id >= r.outside && id < r.outside + r.count);
+  return m ? m.inside + (id - m.outside) : OVERFLOW_ID;
 }
 
 /** OCI image-spec "layer" whiteout names (the AUFS convention). */
@@ -97,6 +117,7 @@ class Writer {
   constructor(
     private readonly pack: tar.Pack,
     private readonly clamp: number | undefined,
+    private readonly idmap?: DiffOptions["idmap"],
   ) {}
 
   private mtime(st: fs.BigIntStats): number {
@@ -112,8 +133,8 @@ class Writer {
     const base: Hdr = {
       name: rel,
       mode: mode & 0o7777,
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      uid: this.idmap ? toInside(this.idmap.uid, Number(st.uid)) : Number(st.uid),
+      gid: this.idmap ? toInside(this.idmap.gid, Number(st.gid)) : Number(st.gid),
       mtime: new Date(this.mtime(st) * 1000),
     };
     const content = [...xattrs].filter(([k]) => isContentXattr(k));
@@ -297,7 +318,7 @@ export async function writeDiff(upper: string, out: NodeJS.WritableStream, opts:
   })();
   try {
     try {
-      await walk(new Writer(pack, opts.mtime), upper, "");
+      await walk(new Writer(pack, opts.mtime, opts.idmap), upper, "");
       pack.finalize();
     } catch (err) {
       pack.destroy(err as Error);

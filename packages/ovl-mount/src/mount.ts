@@ -16,6 +16,10 @@ import {
   fsopen,
   mount,
   moveMount,
+  mountSetattr,
+  openTree,
+  OPEN_TREE,
+  O,
   umount2,
 } from "@box/sys";
 import { checkPaths } from "./preflight.js";
@@ -125,6 +129,7 @@ function detachedMount(spec: Omit<OverlaySpec, "target">, forced: boolean): numb
     throw err;
   }
   let mfd = -1;
+  let layerFds: number[] = [];
   try {
     const step = (what: string, fn: () => void): void => {
       try {
@@ -141,7 +146,9 @@ function detachedMount(spec: Omit<OverlaySpec, "target">, forced: boolean): numb
       throw new Unsupported("overlayfs has no fs_context of its own (Linux < 6.5)");
     }
     set("source", "overlay");
-    spec.lower.forEach((dir, i) => {
+    if (spec.idmap !== undefined) {
+      layerFds = addIdmappedLowers(fd, spec.lower, spec.idmap, readLog);
+    } else spec.lower.forEach((dir, i) => {
       // "lowerdir+" (Linux 6.8) adds one layer per call, top first, so the
       // list is never one string and one page of mount data is no limit.
       // Older kernels answer the unknown key with EINVAL.
@@ -179,6 +186,78 @@ function detachedMount(spec: Omit<OverlaySpec, "target">, forced: boolean): numb
   } finally {
     closeQuietly(mfd);
     closeQuietly(fd);
+    layerFds.forEach(closeQuietly);
+  }
+}
+
+/** An open user namespace file, for MOUNT_ATTR_IDMAP. */
+function openUserns(file: string): number {
+  const fd = fsCall(() => fs.openSync(file, O.RDONLY | O.CLOEXEC));
+  return fd;
+}
+
+/**
+ * A detached, read-only clone of `dir` whose ids are shifted by the maps
+ * of the user namespace `userns` (an idmapped mount: Linux 5.12+, and a
+ * file system that supports them; ext4, xfs, btrfs and tmpfs do).
+ */
+function idmappedClone(dir: string, userns: number): number {
+  const fd = openTree(AT.FDCWD, dir, OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC);
+  try {
+    mountSetattr(fd, "", AT.EMPTY_PATH, { set: MOUNT_ATTR.IDMAP | MOUNT_ATTR.RDONLY, usernsFd: userns }, dir);
+    return fd;
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
+  }
+}
+
+/**
+ * Each lower layer as an idmapped mount, handed to overlayfs by fd
+ * (FSCONFIG_SET_FD "lowerdir+": Linux 6.13, and 6.15 for the O_PATH fds
+ * open_tree gives). Nothing is attached anywhere. The clones must stay open
+ * until FSCONFIG_CMD_CREATE, which makes overlayfs' own private copies:
+ * closing the last fd of a detached tree unmounts it. Returns those fds.
+ */
+function addIdmappedLowers(fd: number, lower: string[], idmap: string, log: (fd: number) => string[]): number[] {
+  const userns = openUserns(idmap);
+  const fds: number[] = [];
+  try {
+    for (const dir of lower) {
+      const lfd = idmappedClone(dir, userns);
+      fds.push(lfd);
+      try {
+        fsconfig(fd, FSCONFIG.SET_FD, "lowerdir+", null, lfd);
+      } catch (err) {
+        const msgs = log(fd);
+        if (err instanceof SysError && (err.code === "EINVAL" || err.code === "EBADF")) {
+          throw new Error(`fsconfig lowerdir+ (fd of ${dir}): ${err.code}: idmapped layers need overlayfs layers given by fd (Linux 6.15+)${msgs.length ? ": " + msgs.join("; ") : ""}`);
+        }
+        if (err instanceof SysError) throw new FsContextError(err, `fsconfig lowerdir+ (fd of ${dir})`, msgs);
+        throw err;
+      }
+    }
+    return fds;
+  } catch (err) {
+    fds.forEach(closeQuietly);
+    throw err;
+  } finally {
+    closeQuietly(userns);
+  }
+}
+
+/** One idmapped layer, read-only, at target: the single-layer case of an idmapped mount. */
+function bindIdmapped(lower: string, idmap: string, target: string): void {
+  const userns = openUserns(idmap);
+  try {
+    const fd = idmappedClone(lower, userns);
+    try {
+      moveMount(fd, "", AT.FDCWD, target, MOVE_MOUNT.F_EMPTY_PATH);
+    } finally {
+      closeQuietly(fd);
+    }
+  } finally {
+    closeQuietly(userns);
   }
 }
 
@@ -272,7 +351,11 @@ export function mountOverlay(spec: OverlaySpec, opts: MountOptions = {}): void {
     checkPaths(spec);
     const [only] = spec.lower;
     if (spec.upper === undefined && spec.lower.length === 1 && only !== undefined) {
-      bindReadonly(only, spec.target);
+      if (spec.idmap !== undefined) bindIdmapped(only, spec.idmap, spec.target);
+      else bindReadonly(only, spec.target);
+    } else if (spec.idmap !== undefined) {
+      // mount(2) takes layers only by path: idmapped ones need the new API.
+      mountNew(spec, true);
     } else if (api === "legacy") {
       mountLegacy(spec);
     } else {

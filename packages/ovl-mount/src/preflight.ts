@@ -17,6 +17,7 @@ function dir(what: string, p: string): fs.Stats {
 export function checkPaths(spec: OverlaySpec): void {
   for (const l of spec.lower) dir("lower", l);
   dir("target", spec.target);
+  if (spec.idmap !== undefined) fsCall(() => fs.statSync(spec.idmap!));
   if (spec.upper !== undefined && spec.work !== undefined) {
     const upper = dir("upper", spec.upper);
     const work = dir("work", spec.work);

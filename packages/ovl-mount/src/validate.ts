@@ -13,6 +13,12 @@ export interface OverlaySpec {
   target: string;
   /** Mount read-only even with an upper. */
   readonly?: boolean;
+  /**
+   * A user namespace file (/proc/PID/ns/user): the lower layers are mounted
+   * idmapped with its maps, so that a file owned by 0 in a layer shows as
+   * the host id that 0 maps to (root of a remapped container).
+   */
+  idmap?: string;
 }
 
 /**
@@ -48,6 +54,7 @@ export function validate(spec: OverlaySpec): void {
   }
   spec.lower.forEach((l, i) => checkPath(`lower #${i + 1}`, l));
   checkPath("target", spec.target);
+  if (spec.idmap !== undefined) checkPath("idmap", spec.idmap);
   if (spec.readonly !== undefined && typeof spec.readonly !== "boolean") {
     throw new UsageError("spec: readonly must be true or false");
   }

@@ -129,6 +129,32 @@ export function fsconfig(fd: number, cmd: number, key: string | null, value: str
   );
 }
 
+export interface MountAttr {
+  set?: number;
+  clear?: number;
+  propagation?: number;
+  /** A user namespace fd whose maps become the mount's idmapping (with MOUNT_ATTR.IDMAP). */
+  usernsFd?: number;
+}
+
+/**
+ * mount_setattr(2) (Linux 5.12+) on the mount `path` names relative to
+ * `dirfd` ("" with AT.EMPTY_PATH: the mount fd itself). struct mount_attr
+ * is four u64s, passed in place.
+ */
+export function mountSetattr(dirfd: number, path: string, flags: number, attr: MountAttr, what = path): void {
+  const buf = Buffer.alloc(32);
+  buf.writeBigUInt64LE(BigInt(attr.set ?? 0), 0);
+  buf.writeBigUInt64LE(BigInt(attr.clear ?? 0), 8);
+  buf.writeBigUInt64LE(BigInt(attr.propagation ?? 0), 16);
+  buf.writeBigUInt64LE(BigInt(attr.usernsFd ?? 0), 24);
+  check(
+    libc.syscall(NR.mount_setattr, "int", dirfd, "const char *", path, "unsigned int", flags, "void *", buf, "size_t", 32),
+    "mount_setattr",
+    () => what || `fd=${dirfd}`,
+  );
+}
+
 export function fsmount(fd: number, flags: number, attrs: number): number {
   return check(
     libc.syscall(NR.fsmount, "int", fd, "unsigned int", flags, "unsigned int", attrs),

@@ -3,7 +3,7 @@
  * layer tar straight into mkroot's unpacker, with no tar file in between.
  */
 import { PassThrough } from "node:stream";
-import { writeDiff } from "@box/ovl-mount";
+import { writeDiff, type DiffOptions } from "@box/ovl-mount";
 import type { Store, StoredLayer } from "@box/mkroot";
 
 /** SOURCE_DATE_EPOCH as whole seconds, for writeDiff's mtime clamp; undefined when unset. */
@@ -15,10 +15,10 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | 
 }
 
 /** Hand `fn` a stream of `upper` as a layer tar; the stream fails if writeDiff fails. */
-export async function withDiffStream<T>(upper: string, mtime: number | undefined, fn: (tar: PassThrough) => Promise<T>): Promise<T> {
+export async function withDiffStream<T>(upper: string, mtime: number | undefined, fn: (tar: PassThrough) => Promise<T>, idmap?: DiffOptions["idmap"]): Promise<T> {
   const pass = new PassThrough({ highWaterMark: 1 << 20 });
   let diffError: unknown;
-  const writing = writeDiff(upper, pass, mtime !== undefined ? { mtime } : {}).then(
+  const writing = writeDiff(upper, pass, { ...(mtime !== undefined ? { mtime } : {}), ...(idmap ? { idmap } : {}) }).then(
     () => {
       pass.end();
     },
@@ -38,7 +38,7 @@ export async function withDiffStream<T>(upper: string, mtime: number | undefined
   }
 }
 
-/** `upper` as a stored layer (blob + unpacked lower dir). */
-export function storeUpper(store: Store, upper: string, mtime: number | undefined): Promise<StoredLayer> {
-  return withDiffStream(upper, mtime, (tar) => store.addLayer(tar, (w) => process.stderr.write(`WARNING: ${w}\n`)));
+/** `upper` as a stored layer (blob + unpacked lower dir); `idmap` for a remapped container's upper. */
+export function storeUpper(store: Store, upper: string, mtime: number | undefined, idmap?: DiffOptions["idmap"]): Promise<StoredLayer> {
+  return withDiffStream(upper, mtime, (tar) => store.addLayer(tar, (w) => process.stderr.write(`WARNING: ${w}\n`)), idmap);
 }

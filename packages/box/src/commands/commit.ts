@@ -5,6 +5,7 @@ import { InvalidReferenceError, normalizeTaggedName, Store, type ImageConfig } f
 import type { BoxPaths } from "../paths.js";
 import { containerDir } from "../paths.js";
 import { getContainer } from "../container/ops.js";
+import { loadSpec } from "../container/state.js";
 import { sourceDateEpoch, storeUpper } from "../build/layer.js";
 
 export const COMMIT_HELP = `Usage:  box commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]
@@ -52,7 +53,10 @@ export async function commitCommand(paths: BoxPaths, argv: string[]): Promise<nu
     if (c.rec.Config.User) cfg.User = c.rec.Config.User;
     if (c.rec.Config.WorkingDir) cfg.WorkingDir = c.rec.Config.WorkingDir;
     const upper = join(containerDir(paths, c.id), "upper");
-    const layer = await storeUpper(store, upper, sourceDateEpoch());
+    // A remapped container's files carry host ids: the image gets the container's.
+    const { options: o } = loadSpec(paths, c.id);
+    const idmap = o.unshare.user ? { uid: o.uidMap, gid: o.gidMap.length ? o.gidMap : o.uidMap } : undefined;
+    const layer = await storeUpper(store, upper, sourceDateEpoch(), idmap);
     const author = str(a, "author");
     const message = str(a, "message");
     image = await store.commit({

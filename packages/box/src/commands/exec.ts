@@ -57,7 +57,11 @@ export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> 
   }
 
   const o: NsExecOptions = defaults();
-  o.join = (["ipc", "uts", "net", "pid", "mount"] as const).map((kind) => ({ kind, path: `/proc/${pid}/ns/${kind === "mount" ? "mnt" : kind}` }));
+  // pid_for_children: in a remapped container the recorded pid is ns-init's
+  // relay, outside the PID namespace it made; elsewhere it names the same one.
+  o.join = (["ipc", "uts", "net", "pid", "mount"] as const).map((kind) => ({ kind, path: `/proc/${pid}/ns/${kind === "mount" ? "mnt" : kind === "pid" ? "pid_for_children" : kind}` }));
+  // The user namespace first: ns-init joins it, then the mount namespace it owns.
+  if (spec.unshare.user) o.join.unshift({ kind: "user", path: `/proc/${pid}/ns/user` });
   o.clearEnv = true;
   const env = [...spec.env, ...list(a, "env-file").flatMap(readEnvFile), ...list(a, "env")];
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${id.home}`);

@@ -86,6 +86,8 @@ export interface ContainerRecord {
     Binds: string[];
     Tmpfs: Record<string, string>;
     Init: boolean;
+    /** "host" when --userns=host opted out of a remap; "" otherwise. */
+    UsernsMode?: string;
     RestartPolicy?: { Name: string; MaximumRetryCount: number };
     LogConfig?: { Type: string; Config: Record<string, string> };
   } & DockerResources;

@@ -2,7 +2,7 @@
  * `box run --explain`: the same container as a shell pipeline of the
  * separate tools. The ns-exec words come from the very config box would run.
  */
-import { toArgv, type NsExecOptions } from "@box/ns-exec";
+import { hostId, toArgv, type NsExecOptions } from "@box/ns-exec";
 import type { BoxPaths } from "../paths.js";
 import type { NetPlan } from "./spec.js";
 import { cgroupPathOf } from "../container/cgroup.js";
@@ -37,12 +37,15 @@ export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOpt
   const ns = toArgv({ ...o, dieWithParent: false }).map(q).join(" ");
   const net = plan ? bridgeCreate(id, plan) : undefined;
   const cg = cgroupPathOf(id);
+  const remap = o.unshare.user ? remapLines(o) : undefined;
   return [
     `# box run, step by step (container ${id.slice(0, 12)})`,
     `export BOX_ROOT=${q(paths.root)}`,
     `c=${q(c)}`,
     `mkdir -p "$c/upper" "$c/work" "$c/rootfs"`,
-    `mkroot layers ${q(image)} | ovl-mount --upper "$c/upper" --work "$c/work" --target "$c/rootfs" - >/dev/null`,
+    ...(remap ?? []),
+    `mkroot layers ${q(image)} | ovl-mount ${remap ? '--idmap "/proc/$u/ns/user" ' : ""}--upper "$c/upper" --work "$c/work" --target "$c/rootfs" - >/dev/null`,
+    ...(remap ? ['kill "$u"'] : []),
     ...(net ? [net] : []),
     `cgset create ${[...cgsetLimits(resources), "--devices", "default", cg].map(q).join(" ")} >/dev/null || exit 125`,
     `cgset run ${cg} -- ns-exec ${ns.replace(q(`${c}/rootfs`), '"$c/rootfs"')}${o.stdin ? "" : " </dev/null"}`,
@@ -54,4 +57,19 @@ export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOpt
     `exit $rc`,
     "",
   ].join("\n");
+}
+
+/**
+ * --userns-remap: a user namespace that only holds the maps, for the
+ * idmapped layers (box makes it with ns-init; util-linux's unshare does here),
+ * and the upper directory owned by the container's root.
+ */
+function remapLines(o: NsExecOptions): string[] {
+  const fmt = (m: NsExecOptions["uidMap"]) => m.map((x) => `${x.inside} ${x.outside} ${x.count}\\n`).join("");
+  const gid = o.gidMap.length ? o.gidMap : o.uidMap;
+  return [
+    `unshare --user sleep infinity & u=$!; sleep 0.1`,
+    `printf '${fmt(o.uidMap)}' > /proc/$u/uid_map; printf '${fmt(gid)}' > /proc/$u/gid_map`,
+    `chown ${hostId(o.uidMap, 0)}:${hostId(gid, 0)} "$c/upper"`,
+  ];
 }

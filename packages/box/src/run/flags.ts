@@ -38,6 +38,10 @@ export interface RunFlags {
   capDrop: string[];
   securityOpt: string[];
   ulimits: string[];
+  /** --userns: "host" opts out of a remap; Docker accepts nothing else. */
+  userns?: string;
+  /** --userns-remap (dockerd's option, per run here): default, USER[:GROUP], UID[:GID]. */
+  usernsRemap?: string;
   explain: boolean;
   help: boolean;
   restart: string;
@@ -50,7 +54,7 @@ export interface RunFlags {
 
 const SPEC = {
   boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help", "publish-all"],
-  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", ...RESOURCE_SPEC.string],
+  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", "userns", "userns-remap", ...RESOURCE_SPEC.string],
   multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose", ...RESOURCE_SPEC.multi],
   alias: { ...RESOURCE_SPEC.alias, i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume", p: "publish", P: "publish-all" },
   stopEarly: true,
@@ -106,6 +110,8 @@ export function parseRunFlags(argv: string[]): RunFlags {
     capDrop: list(p, "cap-drop"),
     securityOpt: list(p, "security-opt"),
     ulimits: list(p, "ulimit"),
+    userns: str(p, "userns"),
+    usernsRemap: str(p, "userns-remap"),
     explain: flag(p, "explain"),
     help,
     restart: str(p, "restart") ?? "no",

@@ -9,7 +9,6 @@ import { openCgroup } from "@box/cgset";
 import { CLONE, O, setns } from "@box/sys";
 import { NoSuchImageError, Store } from "@box/mkroot";
 import { nsExec, type NsExecOptions } from "@box/ns-exec";
-import { mountOverlay } from "@box/ovl-mount";
 import type { BoxPaths } from "../paths.js";
 import type { RunFlags } from "./flags.js";
 import { buildSpec, netPlan } from "./spec.js";
@@ -25,6 +24,8 @@ import { parseResourceFlags, type Limits } from "./resources.js";
 import { cgroupPathOf, makeCgroup, removeCgroupQuietly } from "../container/cgroup.js";
 import { dockerResources } from "../container/state.js";
 import { reserveName, reserveGeneratedName, releaseName, validateName } from "../container/names.js";
+import { remapSetting, resolveRemap } from "./remap.js";
+import { rootMount, type RootMount } from "./rootmount.js";
 
 const now = () => new Date().toISOString();
 
@@ -58,6 +59,7 @@ function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExe
       Binds: f.volumes,
       Tmpfs: Object.fromEntries(o.tmpfs.map((t) => [t.target, t.options])),
       Init: f.init,
+      UsernsMode: f.userns ?? "",
       RestartPolicy: parseRestart(f.restart),
       LogConfig: { Type: f.logDriver, Config: parseLogOpts(f.logDriver, f.logOpts).config },
       ...dockerResources(limits),
@@ -143,7 +145,9 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
   const dirsPreview = { rootfs: `${paths.root}/containers/${id}/rootfs` };
   const { plan, warnings } = netPlan(f, image.config, id);
   const containerNet = f.explain ? (f.network.startsWith("container:") ? "/proc/PID/ns/net" : undefined) : containerNetPath(paths, f.network);
-  const spec = buildSpec({ flags: f, image: image.config, id, rootfs: dirsPreview.rootfs, netnsDir: netnsDir(), containerNet });
+  const remapWith = remapSetting(f.userns, f.usernsRemap);
+  const remap = remapWith !== undefined ? resolveRemap(remapWith, paths.root) : undefined;
+  const spec = buildSpec({ flags: f, image: image.config, id, rootfs: dirsPreview.rootfs, netnsDir: netnsDir(), containerNet, remap });
   for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
   if (f.explain) {
     process.stdout.write(explain(paths, id, f.image, spec, plan, f.resources));
@@ -181,6 +185,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     return 0;
   }
   let code: number;
+  let root: RootMount | undefined;
   const runtime: RuntimeState = { Status: "created", Running: false, Pid: 0, PidStart: "", ExitCode: 0, Error: "", StartedAt: "", FinishedAt: "", RestartCount: 0, MonitorPid: process.pid, MonitorStart: procStart(process.pid) ?? "" };
   try {
     saveSpec(paths, id, spec, image.layers, plan);
@@ -188,11 +193,12 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     writeRuntime(paths, id, runtime);
     // Before any namespace is touched: this step is async.
     await makeEndpoint(id, plan, process.pid);
+    const mounted = (root = await rootMount(spec, image.layers, dirs));
     const cg = makeCgroup(cgPath, limits);
     code = await keepingHostNet(() => nsExec(spec, {
       // ns-init waits on its pipe until this returns: the command never runs outside the cgroup.
       beforeStart: (pid) => cg.attach(pid),
-      mountRoot: () => mountOverlay({ lower: image.layers, upper: dirs.upper, work: dirs.work, target: dirs.rootfs }),
+      mountRoot: mounted.mountRoot,
       started: (pid) => {
         recordPid(paths, id, pid);
         rec.State = { ...rec.State, Status: "running", Running: true, Pid: pid, StartedAt: now() };
@@ -202,6 +208,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
       },
     }));
   } catch (e) {
+    root?.release();
     removeCgroupQuietly(cgPath);
     dropEndpointQuietly(id);
     removeContainerDirs(paths, id);
@@ -211,6 +218,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     }
     throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
   }
+  root?.release();
   // Docker gives the address, the host ports and the cgroup back when a container stops; a start makes them again.
   dropEndpointQuietly(id);
   const oomKilled = oomKilledIn(cgPath);

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { ExitError } from "@box/cli";
-import { defaults, parseRlimit, type NsExecOptions } from "@box/ns-exec";
+import { defaults, parseRlimit, type IdMap, type NsExecOptions } from "@box/ns-exec";
 import { DEFAULT_PROFILE_PATH } from "@box/seccomp";
 import type { RunFlags } from "./flags.js";
 import { ALL_CAPS, DOCKER_DEFAULT_CAPS, capBit, capMask } from "./caps.js";
@@ -138,6 +138,8 @@ export interface SpecInput {
   netnsDir?: string;
   /** --network container:CTR, resolved: the other container's netns file. */
   containerNet?: string;
+  /** --userns-remap, resolved: the container gets a user namespace with these maps. */
+  remap?: { uidMap: IdMap[]; gidMap: IdMap[] };
 }
 
 /** The network flags, checked, with Docker's warnings; throws 125 on bad input. */
@@ -172,12 +174,19 @@ export function netPlan(f: RunFlags, image: ImageLike, id: string): { plan: NetP
   return { plan, dns: cfg.dns, warnings: cfg.warnings };
 }
 
-export function buildSpec({ flags: f, image, id, rootfs, netnsDir, containerNet }: SpecInput): NsExecOptions {
+export function buildSpec({ flags: f, image, id, rootfs, netnsDir, containerNet, remap }: SpecInput): NsExecOptions {
   const o = defaults();
   const { plan, dns } = netPlan(f, image, id);
   const kind = plan.mode.kind;
   const hostNet = kind === "host";
   o.unshare = { pid: true, mount: true, ipc: true, uts: !hostNet, net: kind === "none", cgroup: false };
+  if (remap) {
+    // Docker's words: a privileged container in a user namespace would not be privileged.
+    if (f.privileged) fail("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode (--userns=host)");
+    o.unshare.user = true;
+    o.uidMap = remap.uidMap;
+    o.gidMap = remap.gidMap;
+  }
   if (kind === "bridge") {
     // The endpoint (netns, veth, lease) is made by netns-bridge before ns-exec enters it.
     const dir = netnsDir ?? "/run/box/netns";

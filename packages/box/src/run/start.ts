@@ -10,7 +10,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ExitError, describeChain } from "@box/cli";
 import { nsStart } from "@box/ns-exec";
-import { mountOverlay } from "@box/ovl-mount";
+import { rootMount } from "./rootmount.js";
 import type { BoxPaths } from "../paths.js";
 import { containerDir, containerRunDir } from "../paths.js";
 import { loadRecord, loadSpec, removeContainerDirs, type ContainerRecord } from "../container/state.js";
@@ -117,11 +117,12 @@ export async function startStage(p: BoxPaths, id: string): Promise<number> {
     rmSync(join(containerRunDir(p, id), OOM_MARKER), { force: true });
     cgPath = rec.CgroupPath ?? cgroupPathOf(id);
     writeFileSync(join(containerRunDir(p, id), CGROUP_OWNER), String(process.ppid));
+    const root = await rootMount(options, layers, { upper: join(dir, "upper"), work: join(dir, "work"), rootfs: join(dir, "rootfs") });
     const cg = makeCgroup(cgPath, rec.Limits ?? {});
     const r = await nsStart(options, {
       // ns-init waits on its pipe until this returns: the command never runs outside the cgroup.
       beforeStart: (pid) => cg.attach(pid),
-      mountRoot: () => mountOverlay({ lower: layers, upper: join(dir, "upper"), work: join(dir, "work"), target: join(dir, "rootfs") }),
+      mountRoot: root.mountRoot,
     });
     // Synchronously from here to exit: an exit reaped by this process after
     // the report would be lost to the monitor.

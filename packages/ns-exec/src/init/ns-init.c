@@ -29,6 +29,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +110,7 @@ struct opts {
   const char *root;
   const char *cwd;
   const char *join_mnt;
+  const char *join_user;
   int sync;
   int userns;
   int init;
@@ -340,26 +342,44 @@ static void run_init(struct opts *o) {
   }
 }
 
+/* Root of the user namespace ns-init made (-Y): the uid and gid 0 the maps
+ * name, and no supplementary group of the host's. */
+static void become_root(void) {
+  if (setgroups(0, NULL) < 0)
+    die(1, errno, "setgroups 0");
+  if (setresgid(0, 0, 0) < 0)
+    die(1, errno, "setresgid 0 (is 0 mapped?)");
+  if (setresuid(0, 0, 0) < 0)
+    die(1, errno, "setresuid 0 (is 0 mapped?)");
+}
+
 /* User namespace hop: ask the parent for maps, then make the namespaces that
  * must be owned by the new user namespace, and fork into the PID namespace. */
-static void enter_userns(struct opts *o) {
+static void enter_userns(void) {
   if (unshare(CLONE_NEWUSER) < 0)
     die(1, errno, "unshare CLONE_NEWUSER");
   if (write(status_fd, "U\n", 2) != 2)
     die(1, errno, "write status fd");
   wait_go();
-  if (setresgid(0, 0, 0) < 0)
-    die(1, errno, "setresgid 0");
-  if (setresuid(0, 0, 0) < 0)
-    die(1, errno, "setresuid 0 (is 0 mapped?)");
+  /* Still the host's uid 0 (unmapped here, but with every capability in
+   * the new namespace) until the root is in place: the container's
+   * directories under BOX_ROOT are the host root's, 0700/0710, and the
+   * namespace's root could not reach them. become_root() follows the pivot. */
   int flags = CLONE_NEWNS | CLONE_NEWPID;
   if (unshare(flags) < 0)
     die(1, errno, "unshare CLONE_NEWNS|CLONE_NEWPID");
+  /* Held open by the relay (the parent) for as long as it lives. */
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) < 0)
+    die(1, errno, "pipe2");
   pid_t pid = fork();
   if (pid < 0)
     die(1, errno, "fork");
   if (pid > 0) {
+    close(alive[0]);
     close(status_fd);
+    /* On the host, every process of the container is the remapped root's. */
+    become_root();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
@@ -375,8 +395,16 @@ static void enter_userns(struct opts *o) {
       _exit(WEXITSTATUS(st));
     _exit(128 + WTERMSIG(st));
   }
-  if (o->pdeathsig)
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* The parent is only a relay: a SIGKILL meant for the container (box
+   * kill, a stop's timeout) reaches it, and must take PID 1 down too. */
+  close(alive[1]);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* getppid() is 0 across a PID namespace: the pipe says whether the relay
+   * died before PDEATHSIG was armed. */
+  struct pollfd p = {.fd = alive[0], .events = POLLIN};
+  if (poll(&p, 1, 0) != 0)
+    _exit(1);
+  close(alive[0]);
 }
 
 /* -F FD: a seccomp filter (struct sock_filter[]) compiled by ns-exec, read
@@ -411,7 +439,7 @@ static void apply_filter(struct opts *o) {
 }
 
 static void usage(void) {
-  fputs("usage: ns-init [-s] [-e FD] [-Y] [-M MNTNS] [-r ROOT] [-w CWD] [-u UID] [-g GID] [-G GID,...] [-C CAPS]\n"
+  fputs("usage: ns-init [-s] [-e FD] [-Y] [-U USERNS] [-M MNTNS] [-r ROOT] [-w CWD] [-u UID] [-g GID] [-G GID,...] [-C CAPS]\n"
         "               [-m MASK]... [-o RO]... [-R NAME=SOFT:HARD]... [-n] [-F FD] [-i] [-t] [-c] [-k] -- CMD...\n"
         "ns-init is the second stage of ns-exec; run ns-exec instead.\n",
         stderr);
@@ -422,9 +450,10 @@ static void parse(int argc, char **argv, struct opts *o) {
   int c;
   memset(o, 0, sizeof *o);
   o->uid = o->gid = -1;
-  while ((c = getopt(argc, argv, "+se:YM:r:w:u:g:G:C:m:o:R:nF:itck")) != -1) {
+  while ((c = getopt(argc, argv, "+se:YU:M:r:w:u:g:G:C:m:o:R:nF:itck")) != -1) {
     switch (c) {
     case 'M': o->join_mnt = optarg; break;
+    case 'U': o->join_user = optarg; break;
     case 's': o->sync = 1; break;
     case 'e': status_fd = atoi(optarg); break;
     case 'Y': o->userns = 1; break;
@@ -474,20 +503,33 @@ int main(int argc, char **argv) {
   if (o.pdeathsig)
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (o.userns)
-    enter_userns(&o);
+    enter_userns();
   else if (o.sync)
     wait_go();
+  /* -U: join a container's user namespace (box exec into a remapped
+   * container). Only a single-threaded process may. ns-exec has joined the
+   * other namespaces but the mount one, which belongs to this user namespace
+   * and is joined next, with the capabilities setns gives us in it. Both
+   * files are opened first, as the host's root: the relay whose ns files
+   * they are is not dumpable, and the namespace's root may not open them. */
+  int user_fd = -1, mnt_fd = -1;
+  if (o.join_user && (user_fd = open(o.join_user, O_RDONLY | O_CLOEXEC)) < 0)
+    die(1, errno, "open %s", o.join_user);
   /* Joining a mount namespace needs an fs_struct of our own (one thread),
    * and the parent could not exec this file from inside the joined root.
    * setns(CLONE_NEWNS) also moves our root and cwd to the namespace's root. */
-  if (o.join_mnt) {
-    int fd = open(o.join_mnt, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      die(1, errno, "open %s", o.join_mnt);
-    if (setns(fd, CLONE_NEWNS) < 0)
-      die(1, errno, "setns %s (mnt)", o.join_mnt);
-    close(fd);
+  if (o.join_mnt && (mnt_fd = open(o.join_mnt, O_RDONLY | O_CLOEXEC)) < 0)
+    die(1, errno, "open %s", o.join_mnt);
+  if (user_fd >= 0 && setns(user_fd, CLONE_NEWUSER) < 0)
+    die(1, errno, "setns %s (user)", o.join_user);
+  if (mnt_fd >= 0 && setns(mnt_fd, CLONE_NEWNS) < 0)
+    die(1, errno, "setns %s (mnt)", o.join_mnt);
+  if (user_fd >= 0) {
+    close(user_fd);
+    become_root();
   }
+  if (mnt_fd >= 0)
+    close(mnt_fd);
   /* After the parent placed us in our cgroup, so that it becomes the root
    * of the new cgroup namespace. */
   if (o.cgroupns && unshare(CLONE_NEWCGROUP) < 0)
@@ -511,6 +553,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < o.nro; i++)
       readonly_path(o.ro[i]);
   }
+  if (o.userns)
+    become_root();
   for (int i = 0; i < o.nrlim; i++)
     set_rlimit(o.rlim[i]);
   int last = last_cap();

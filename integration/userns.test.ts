@@ -1,0 +1,145 @@
+// --userns-remap: root in the container is an unprivileged, subordinate uid
+// on the host; the image's files still show as root's inside (idmapped
+// layers); exec, kill, commit and the opt-out work as with Docker.
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectCode, expectOk, harness, importBusybox, type Harness } from "./lib/harness.js";
+
+let h: Harness;
+/** Whether this file made the box user (and so removes it again). */
+let madeUser = false;
+
+function subStart(file: string): number | undefined {
+  const line = readFileSync(file, "utf8").split("\n").find((l) => l.startsWith("box:"));
+  return line ? Number(line.split(":")[1]) : undefined;
+}
+
+/** The box user's first subordinate uid and gid (once a run made the user). */
+function base(): { uid: number; gid: number } {
+  return { uid: subStart("/etc/subuid") ?? -1, gid: subStart("/etc/subgid") ?? -1 };
+}
+
+function hostIds(pid: number): { uid: number; gid: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return { uid: Number(/^Uid:\s+(\d+)/m.exec(status)![1]), gid: Number(/^Gid:\s+(\d+)/m.exec(status)![1]) };
+}
+
+beforeAll(async () => {
+  madeUser = spawnSync("id", ["box"]).status !== 0;
+  h = await harness();
+  await importBusybox(h);
+}, 120_000);
+
+afterAll(async () => {
+  await h?.cleanup();
+  if (madeUser) spawnSync("userdel", ["box"]);
+});
+
+describe("box run --userns-remap", () => {
+  it("default makes the box user with a free range, and root inside is that range's first id outside", async () => {
+    const r = expectOk(await h.box("run", "--rm", "--userns-remap=default", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u:%g /bin/busybox /etc/passwd; touch /made && stat -c %u /made"));
+    const uid = subStart("/etc/subuid");
+    const gid = subStart("/etc/subgid");
+    expect(uid, "a subuid range for box").toBeDefined();
+    expect(gid, "a subgid range for box").toBeDefined();
+    const lines = r.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" "));
+    expect(lines[0]).toBe("0");
+    expect(lines[1]).toBe(`0 ${uid} 65536`);
+    expect(lines[2]).toBe(`0 ${gid} 65536`);
+    // The image's files, owned by 0 in the layer, are root's inside: idmapped layers.
+    expect(lines[3]).toBe("0:0");
+    expect(lines[4]).toBe("0:0");
+    expect(lines[5]).toBe("0");
+  });
+
+  it("runs the container as the subordinate uid on the host, and box exec joins its user namespace", async () => {
+    const name = `remap-${h.id}`;
+    expectOk(await h.box("run", "-d", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo hi > /from-run; sleep 60"));
+    try {
+      const pid = Number(expectOk(await h.box("inspect", "--format", "{{.State.Pid}}", name)).stdout.trim());
+      expect(hostIds(pid)).toEqual({ uid: base().uid, gid: base().gid });
+      const e = expectOk(await h.box("exec", name, "sh", "-c", "id -u; cat /proc/self/uid_map; cat /from-run; echo $$; sleep 0.5"));
+      const [id, map, hi] = e.stdout.trim().split("\n");
+      expect(id).toBe("0");
+      expect(map!.trim().split(/\s+/).join(" ")).toBe(`0 ${base().uid} 65536`);
+      expect(hi).toBe("hi");
+      // ns-exec --join enters the user namespace too, as nsenter --all.
+      const j = expectOk(await h.tool("ns-exec", "--join", String(pid), "--", "sh", "-c", "id -u; cat /from-run; cat /proc/self/uid_map"));
+      expect(j.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" "))).toEqual(["0", "hi", `0 ${base().uid} 65536`]);
+      // What the container wrote is owned, on the host, by the remapped root.
+      const upper = join(h.root, "containers", expectOk(await h.box("inspect", "--format", "{{.Id}}", name)).stdout.trim(), "upper", "from-run");
+      expect(statSync(upper).uid).toBe(base().uid);
+      // SIGKILL reaches the container through ns-init's relay: it must not survive it.
+      expectOk(await h.box("kill", name));
+      expect(expectOk(await h.box("wait", name)).stdout.trim()).toBe("137");
+      expect(() => process.kill(pid, 0)).toThrow();
+    } finally {
+      await h.box("rm", "-f", name);
+    }
+  });
+
+  it("gives root in the container no power over the host's root-owned files", async () => {
+    const dir = join(h.root, "vol");
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "file"), "host\n", { mode: 0o644 });
+    try {
+      const r = await h.box("run", "--rm", "--userns-remap=default", "-v", `${dir}:/v`, "busybox", "sh", "-c", "cat /v/file; echo x >> /v/file && echo appended; touch /v/new && echo created; stat -c %u /v/file; true");
+      expectOk(r);
+      expect(r.stdout).toContain("host");
+      expect(r.stdout).not.toContain("appended");
+      expect(r.stdout).not.toContain("created");
+      // Host uid 0 is not mapped inside: it shows as the overflow id.
+      expect(r.stdout.trim().split("\n").pop()).toBe("65534");
+      expect(readFileSync(join(dir, "file"), "utf8")).toBe("host\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--userns=host opts a container out of BOX_USERNS_REMAP", async () => {
+    const env = { env: { BOX_USERNS_REMAP: "default" } };
+    const remapped = expectOk(await h.box("run", "--rm", "busybox", "cat", "/proc/self/uid_map", env)).stdout.trim().split(/\s+/).join(" ");
+    expect(remapped).toBe(`0 ${base().uid} 65536`);
+    const host = expectOk(await h.box("run", "--rm", "--userns=host", "busybox", "cat", "/proc/self/uid_map", env)).stdout.trim().split(/\s+/).join(" ");
+    expect(host).toBe("0 0 4294967295");
+    const name = `host-${h.id}`;
+    expectOk(await h.box("run", "--name", name, "--userns=host", "busybox", "true", env));
+    try {
+      expect(expectOk(await h.box("inspect", "--format", "{{.HostConfig.UsernsMode}}", name)).stdout.trim()).toBe("host");
+    } finally {
+      await h.box("rm", "-f", name);
+    }
+  });
+
+  it("commits a remapped container's files with the container's ids, not the host's", async () => {
+    const name = `commit-${h.id}`;
+    const tag = `remapped-${h.id.toLowerCase()}:v1`;
+    expectOk(await h.box("run", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo c > /c; chown 5:6 /c; mkdir /d"));
+    try {
+      expectOk(await h.box("commit", name, tag));
+      const r = expectOk(await h.box("run", "--rm", tag, "stat", "-c", "%u:%g %n", "/c", "/d"));
+      expect(r.stdout.trim().split("\n")).toEqual(["5:6 /c", "0:0 /d"]);
+    } finally {
+      await h.box("rm", "-f", name);
+      await h.box("rmi", tag);
+    }
+  });
+
+  it("refuses bad settings with one line and exit 125, leaving nothing", async () => {
+    const cases: [string[], RegExp][] = [
+      [["--userns-remap=nosuchuser-x"], /--userns-remap nosuchuser-x: no user named nosuchuser-x/],
+      [["--userns-remap=daemon"], /no subordinate uid range for daemon/],
+      [["--userns=private"], /invalid --userns: private/],
+      [["--userns-remap=default", "--privileged"], /privileged mode is incompatible with user namespaces/],
+    ];
+    for (const [flags, msg] of cases) {
+      const r = expectCode(await h.box("run", "--rm", ...flags, "busybox", "true"), 125);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+    }
+    expect(expectOk(await h.box("ps", "-aq")).stdout.trim()).toBe("");
+  });
+});
