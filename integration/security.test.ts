@@ -372,4 +372,26 @@ describe("inside a default container", () => {
   });
 });
 
+describe("reliability", () => {
+  it("50 concurrent runs on the bridge (and 10 remapped ones) leave no mount, cgroup, veth, state or process", async () => {
+    const runs = Array.from({ length: 50 }, (_, i) => h.box("run", "--rm", "probe", "sh", "-c", `echo run${i}`, { timeoutMs: 120_000 }));
+    const results = await Promise.all(runs);
+    results.forEach((r, i) => expect(expectOk(r).stdout).toBe(`run${i}\n`));
+    // A user of this test's own (not box's default one, which userns.test.ts adds and removes).
+    const user = `bxrel${process.pid}`;
+    expectOk(await h.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", user]));
+    try {
+      expectOk(await h.run(["usermod", "--add-subuids", "700000-765535", "--add-subgids", "700000-765535", user]));
+      const remapped = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => h.box("run", "--rm", `--userns-remap=${user}`, "probe", "sh", "-c", `id -u; cat /proc/self/uid_map; echo r${i}`, { timeoutMs: 120_000 })),
+      );
+      remapped.forEach((r, i) => expect(expectOk(r).stdout.replace(/ +/g, " ")).toBe(`0\n 0 700000 65536\nr${i}\n`));
+    } finally {
+      await h.run(["userdel", user]);
+    }
+    expect(expectOk(await h.box("ps", "-aq")).stdout).toBe("");
+    expectClean();
+  }, 240_000);
+});
+
 void spawnSync;
