@@ -340,6 +340,24 @@ describe("the monitor", () => {
     expectClean();
   });
 
+  it("box create records a container that box start runs; with --rm it goes once it exits", async () => {
+    const id = expectOk(await h.box("create", "--name", "made", "busybox", "sh", "-c", "echo made; exit 3")).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect(expectOk(await h.box("ps", "-a", "--filter", "name=made", "--format", "{{.Status}}")).stdout.trim()).toBe("Created");
+    // Nothing runs yet: no monitor, no cgroup, no process, no mount; only its state.
+    expect(formatLeaks(leaks(h).filter((l) => l.kind !== "state"))).toBe("");
+    expect(expectOk(await h.box("start", "made")).stdout.trim()).toBe("made");
+    expect(expectOk(await h.box("wait", "made")).stdout.trim()).toBe("3");
+    expect(expectOk(await h.box("logs", "made")).stdout).toBe("made\n");
+    expectOk(await h.box("rm", "made"));
+    const rm = expectOk(await h.box("create", "--rm", "busybox", "true")).stdout.trim();
+    expectOk(await h.box("start", rm));
+    await until("the --rm container to go", () => !containers().includes(rm));
+    const bad = expectCode(await h.box("create", "-d", "busybox"), 125);
+    expect(bad.stderr).toMatch(/unknown flag: --detach/);
+    expectClean();
+  });
+
   it("20 concurrent run -d / rm -f pairs leave nothing behind", async () => {
     await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {

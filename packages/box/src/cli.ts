@@ -42,6 +42,15 @@ async function dispatch(argv: string[]): Promise<number> {
         }
         return (await import("./run/run.js")).runContainer(paths, f);
       }
+      case "create": {
+        const f = (await import("./run/flags.js")).parseRunFlags(rest, "create");
+        if (f.help) {
+          process.stdout.write((await import("./help.js")).CREATE_HELP);
+          return 0;
+        }
+        if (f.detach) throw new UsageError("unknown flag: --detach");
+        return (await import("./run/run.js")).runContainer(paths, f, true);
+      }
       case "pause":
         return (await import("./commands/cgroups.js")).pauseCommand(paths, rest);
       case "unpause":

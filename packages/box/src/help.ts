@@ -7,6 +7,7 @@ netns-bridge and seccomp.
 
 Commands (containers):
   run         Create and run a new container from an image
+  create      Create a new container
   ps          List containers
   logs        Fetch the logs of a container
   exec        Execute a command in a running container
@@ -115,3 +116,8 @@ ${RESOURCE_HELP}
 Exit status: 125 if box itself fails, 126 if the command cannot be invoked,
 127 if it cannot be found, otherwise the command's own exit status.
 `;
+
+/** Docker's create takes run's options but -d and --rm's immediate effect: the container waits for box start. */
+export const CREATE_HELP = RUN_HELP.replace("Usage:  box run [OPTIONS]", "Usage:  box create [OPTIONS]")
+  .replace("Create and run a new container from an image", "Create a new container (start it with box start)")
+  .replace(/^  -d, --detach.*\n/m, "");

@@ -74,11 +74,11 @@ export function readEnvFile(path: string): string[] {
     .filter((l) => l && !l.startsWith("#"));
 }
 
-export function parseRunFlags(argv: string[]): RunFlags {
+export function parseRunFlags(argv: string[], verb = "run"): RunFlags {
   const p = parseArgs(argv, SPEC);
   const help = flag(p, "help");
   const [image, ...args] = p.rest;
-  if (!image && !help) throw new UsageError('"box run" requires at least 1 argument');
+  if (!image && !help) throw new UsageError(`"box ${verb}" requires at least 1 argument`);
   const env = [...list(p, "env-file").flatMap(readEnvFile), ...list(p, "env")];
   return {
     image: image ?? "",

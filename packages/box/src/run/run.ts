@@ -126,7 +126,13 @@ function preflight(o: NsExecOptions, made: string[]): void {
   }
 }
 
-export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number> {
+/**
+ * `box run`, and `box create` (`create`): the same container, recorded and
+ * not started; `box start` starts it detached, as Docker's does.
+ */
+export async function runContainer(paths: BoxPaths, f: RunFlags, create = false): Promise<number> {
+  // A created container is started by box start, which always detaches.
+  if (create) f = { ...f, detach: true };
   if (f.name !== undefined) validateName(f.name);
   const limits = parseResourceFlags(f.resources);
   const policy = parseRestart(f.restart);
@@ -173,7 +179,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags): Promise<number
     try {
       saveSpec(paths, id, spec, image.layers, plan);
       saveRecord(paths, rec);
-      await startDetached(paths, rec);
+      if (!create) await startDetached(paths, rec);
     } catch (e) {
       removeCgroupQuietly(cgPath);
       removeContainerDirs(paths, id);
