@@ -1,10 +1,13 @@
 // box build end to end: Dockerfile -> RUN sandboxes and COPY layers -> an image box runs, with
 // the cache, Docker's history forms, and nothing left behind by a failed build.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness, type RunResult } from "./lib/harness.js";
+import { expectCode, expectOk, formatLeaks, formatResult, harness, importBusybox, leaks, type Harness, type RunResult } from "./lib/harness.js";
+import { startRegistry } from "./lib/registry.js";
 
 let h: Harness;
 let work: string;
@@ -186,10 +189,19 @@ describe("box build", () => {
       ["FROM busybox\nCOPY --from=nostage /x /\n", /Dockerfile:2: COPY --from=nostage: no build stage or image named nostage/],
       ["FROM busybox\nRUN echo \"unterminated\nCOPY --bogus=1 a b\n", /Dockerfile:3: unknown flag: --bogus/],
       ["FROM busybox\nENV\n", /Dockerfile:2: ENV requires at least one argument/],
+      ["FROM busybox\nONBUILD ONBUILD RUN true\n", /^box: Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed$/m],
+      ["FROM busybox\nRUN true\nONBUILD FROM busybox\n", /^box: Dockerfile:3: FROM isn't allowed as an ONBUILD trigger$/m],
+      ["FROM busybox\nONBUILD MAINTAINER me\n", /^box: Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger$/m],
+      ["FROM busybox\nONBUILD FOO bar\n", /^box: Dockerfile:2: ONBUILD FOO bar: unknown instruction: FOO$/m],
+      ["FROM busybox\nRUN true\nRUN --mount=type=secret,id=x true\n", /^box: Dockerfile:3: RUN --mount=type=secret,id=x: --mount=type=secret is not supported by box build$/m],
+      ["FROM busybox\nRUN --mount=type=cache true\n", /^box: Dockerfile:2: RUN --mount=type=cache: mount destination \(target\) not set$/m],
+      ["FROM busybox\nRUN --mount=from=nostage,target=/x true\n", /^box: Dockerfile:2: RUN --mount=from=nostage: no build stage or image named nostage: /m],
     ];
     for (const [df, re] of cases) {
       const r = expectCode(await build("-t", "bad:1", context({ Dockerfile: df })), 1);
       expect(r.stderr, df).toMatch(re);
+      // Checked before the first step: no stage even started.
+      if (/ONBUILD|--mount/.test(df)) expect(r.stderr, df).not.toMatch(/^#\d+ \[\d+\/\d+\]/m);
     }
     expect(expectOk(await h.box("images")).stdout).not.toMatch(/^bad /m);
     expectClean();
@@ -229,6 +241,158 @@ describe("box build", () => {
     expect(r.stdout).toBe("in tar\none.txt\ntwo.txt\n1:2 700\nhello \nfrom heredoc\n");
     const bad = expectCode(await build(context({ Dockerfile: "FROM busybox\nADD http://127.0.0.1:59999/nothing.tar /\n" })), 1);
     expect(bad.stderr).toMatch(/Dockerfile:2: ADD http:\/\/127.0.0.1:59999\/nothing.tar \/: http:\/\/127.0.0.1:59999\/nothing.tar: the URL is not reachable \(ECONNREFUSED\)/);
+    expectClean();
+  });
+
+  it("pushes the built image to the test registry; podman pulls and runs it; --pull fetches a base again", async () => {
+    const reg = await startRegistry();
+    // podman gets a store of its own, so the host's images and containers are never touched.
+    const store = mkdtempSync(join(tmpdir(), "boxbuild-podman-"));
+    const podman = ["--root", join(store, "root"), "--runroot", join(store, "run"), "--tmpdir", join(store, "tmp"), "--storage-driver", "overlay"];
+    const pod = (...args: string[]) => h.run(["podman", ...podman, ...args], { timeoutMs: 60_000 });
+    try {
+      const ctx = context({ Dockerfile: MULTI, "a.txt": "A\n", "b.txt": "B\n" });
+      const ref = `${reg.host}/boxbuild/multi:1`;
+      expectOk(await build("-t", ref, ctx));
+      expect(expectOk(await h.box("push", ref)).stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+      const hist = await history(ref);
+      expect(hist.slice(0, 5)).toEqual([
+        '/bin/sh -c #(nop)  CMD ["sh","-c","cat /app/out.txt /app/data/a.txt; echo $GREETING"]',
+        "/bin/sh -c #(nop)  ENV GREETING=hi",
+        expect.stringMatching(/^\/bin\/sh -c #\(nop\) COPY multi:[0-9a-f]{64} in \/app\/data$/),
+        expect.stringMatching(/^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \/app$/),
+        "/bin/sh -c #(nop) WORKDIR /app",
+      ]);
+
+      expectOk(await pod("pull", "-q", "--tls-verify=false", ref));
+      const runArgs = ["--runtime", "runc", "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", ref];
+      expect(expectOk(await pod(...runArgs, "cat", "/app/out.txt")).stdout).toBe("hello from the build stage\n");
+      expect(expectOk(await pod(...runArgs)).stdout).toBe("hello from the build stage\nA\nhi\n");
+      expect(expectOk(await pod("ps", "-a", "-q")).stdout).toBe("");
+
+      // FROM an image box has: used as it is; with --pull, asked of its registry again.
+      const child = context({ Dockerfile: `FROM ${ref}\nRUN cat /app/out.txt > /again\n` });
+      const plain = expectOk(await build(child));
+      expect(plain.stderr).not.toContain("load metadata");
+      const pulled = expectOk(await build("--pull", "-t", "pulled:1", child));
+      expect(pulled.stderr).toMatch(new RegExp(`^#\\d+ \\[internal\\] load metadata for ${ref.replace(/[.]/g, "\\.")}$`, "m"));
+      expect(pulled.stderr).toMatch(/^#\d+ resolve \S+@sha256:[0-9a-f]{64} \(up to date\)$/m);
+      expect(expectOk(await h.box("run", "--rm", "pulled:1", "cat", "/again")).stdout).toBe("hello from the build stage\n");
+    } finally {
+      spawnSync("podman", [...podman, "rm", "-a", "-f"], { stdio: "ignore" });
+      spawnSync("podman", [...podman, "rmi", "-a", "-f"], { stdio: "ignore" });
+      const mounted = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((t) => t.startsWith(`${store}/`));
+      for (const t of mounted.sort((a, b) => b.length - a.length)) spawnSync("umount", ["-l", t]);
+      rmSync(store, { recursive: true, force: true });
+      await reg.stop();
+    }
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(store);
+    expectClean();
+  });
+
+  it("runs a base image's ONBUILD triggers right after FROM; the child keeps none", async () => {
+    expectOk(await build("-t", "onbuild-base:1", context({ Dockerfile: "FROM busybox\nONBUILD RUN echo hi > /onbuild\nonbuild COPY . /app\n" })));
+    const base = JSON.parse(expectOk(await h.box("image", "inspect", "onbuild-base:1")).stdout) as Array<{ Config: { OnBuild?: string[] | null } }>;
+    expect(base[0]?.Config.OnBuild).toEqual(["RUN echo hi > /onbuild", "COPY . /app"]);
+    const ctx = context({ Dockerfile: "FROM onbuild-base:1\nRUN cat /onbuild /app/f > /seen\n", f: "from the child's context\n" });
+    const r = expectOk(await build("-t", "onbuild-child:1", ctx));
+    expect(r.stderr).toMatch(/^#\d+ \[2\/4\] RUN echo hi > \/onbuild$/m);
+    expect(r.stderr).toMatch(/^#\d+ \[3\/4\] COPY \. \/app$/m);
+    expect(expectOk(await h.box("run", "--rm", "onbuild-child:1", "sh", "-c", "cat /seen; ls /app")).stdout).toBe("hi\nfrom the child's context\nDockerfile\nf\n");
+    const child = JSON.parse(expectOk(await h.box("image", "inspect", "onbuild-child:1")).stdout) as Array<{ Config: { OnBuild?: string[] | null } }>;
+    expect(child[0]?.Config.OnBuild ?? null).toBeNull();
+    // A grandchild runs no trigger: the child kept none.
+    const g = expectOk(await build(context({ Dockerfile: "FROM onbuild-child:1\nRUN test ! -e /grand && echo ok > /grand\n" })));
+    expect(g.stderr).not.toContain("/onbuild");
+    expectClean();
+  });
+
+  it("ADD fetches a URL on the host: mode 0600, mtime from Last-Modified, the content in the cache key", async () => {
+    let body = "served over http\n";
+    const modified = new Date("2021-03-04T05:06:07Z");
+    const server = createServer((req, res) => {
+      if (req.url === "/file.txt") res.writeHead(200, { "last-modified": modified.toUTCString(), "content-type": "text/plain" }).end(body);
+      else if (req.url === "/plain.txt") res.writeHead(200).end("no date\n");
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const addr = server.address();
+    const base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+    try {
+      const ctx = context({ Dockerfile: `FROM busybox\nADD ${base}/file.txt /dl/\nADD ${base}/plain.txt /named\n` });
+      expectOk(await build("-t", "url:1", ctx));
+      const r = expectOk(await h.box("run", "--rm", "url:1", "sh", "-c", "cat /dl/file.txt /named; stat -c '%n %a %u:%g' /dl/file.txt /named; stat -c %Y /dl/file.txt"));
+      expect(r.stdout).toBe(`served over http\nno date\n/dl/file.txt 600 0:0\n/named 600 0:0\n${modified.getTime() / 1000}\n`);
+
+      expect(steps(expectOk(await build("-t", "url:1", ctx)), "CACHED")).toHaveLength(2);
+      body = "changed on the server\n";
+      const again = expectOk(await build("-t", "url:1", ctx));
+      // The changed download reruns its step, and so the one after it.
+      expect(steps(again, "DONE").filter((l) => l.includes("ADD"))).toEqual([expect.stringContaining("/file.txt /dl/"), expect.stringContaining("/plain.txt /named")]);
+      expect(steps(again, "CACHED")).toEqual([]);
+      expect(expectOk(await h.box("run", "--rm", "url:1", "cat", "/dl/file.txt")).stdout).toBe("changed on the server\n");
+
+      const missing = expectCode(await build(context({ Dockerfile: `FROM busybox\nADD ${base}/missing /x\n` })), 1);
+      expect(missing.stderr).toMatch(new RegExp(`^box: Dockerfile:2: ADD ${base}/missing /x: failed to GET ${base}/missing with status 404 Not Found$`, "m"));
+      const sum = "sha256:" + "0".repeat(64);
+      const mismatch = expectCode(await build(context({ Dockerfile: `FROM busybox\nADD --checksum=${sum} ${base}/plain.txt /x\n` })), 1);
+      expect(mismatch.stderr).toMatch(/Dockerfile:2: ADD --checksum=\S+ \S+ \/x: digest mismatch sha256:0{64}: sha256:[0-9a-f]{64}$/m);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+    expectClean();
+  });
+
+  it("shows the compact view on a terminal: the running step's output, then one line per step", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN echo tty-out; sleep 0.3\nCOPY f /f\n", f: "x" });
+    // script(1) gives box a terminal for stderr; --progress auto then picks the compact view.
+    const cmd = ["box", "build", "-t", "tty:1", ctx].join(" ");
+    const r = expectOk(await h.run(["script", "-qec", cmd, "/dev/null"], { timeoutMs: 60_000 }));
+    const out = r.stdout.replace(/\r/g, "");
+    expect(out, formatResult(r)).toMatch(/^\[\+\] Building\n/);
+    expect(out).toContain(" => => # tty-out\n");
+    expect(out).toMatch(/\x1b\[\d+F\x1b\[J => \[2\/3\] RUN echo tty-out; sleep 0\.3  \d+\.\ds\n/);
+    expect(out).toMatch(/ => \[3\/3\] COPY f \/f  \d+\.\ds\n/);
+    expect(out).toMatch(/\[\+\] Building \d+\.\ds \(6\/6\) FINISHED\n$/);
+    expect(out).not.toMatch(/^#\d+ /m);
+    const again = expectOk(await h.run(["script", "-qec", `${cmd.replace("build", "build --progress tty")}`, "/dev/null"], { timeoutMs: 60_000 }));
+    expect(again.stdout).toMatch(/ => CACHED \[2\/3\] RUN echo tty-out; sleep 0\.3  0\.0s/);
+  });
+
+  it("RUN --mount: a cache kept between builds, binds from the context and a stage, tmpfs; none in the layer", async () => {
+    const ctx = context({
+      Dockerfile: [
+        "FROM busybox AS tools",
+        "RUN mkdir /tools && echo 'from the tools stage' > /tools/msg",
+        "FROM busybox",
+        "RUN --mount=type=cache,target=/var/cache/thing echo run >> /var/cache/thing/log && wc -l < /var/cache/thing/log > /count",
+        "RUN --mount=type=bind,source=src,target=/src cat /src/a.txt > /from-context && ! touch /src/new 2>/dev/null",
+        "RUN --mount=from=tools,source=/tools,target=/t cat /t/msg > /from-stage",
+        "RUN --mount=type=bind,target=/w,rw touch /w/scratch && ls /w > /rw-list",
+        "RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/f && grep -q ' /scratch tmpfs' /proc/mounts && echo ok > /tmpfs-ok",
+        "",
+      ].join("\n"),
+      "src/a.txt": "in the context\n",
+      ".dockerignore": "secret.txt\n",
+      "secret.txt": "s",
+    });
+    const show = ["sh", "-c", "cat /count /from-context /from-stage /rw-list /tmpfs-ok; for p in /var/cache /src /t /w /scratch; do test -e $p && echo left $p; done; true"];
+    expectOk(await build("-t", "mounts:1", ctx));
+    expect(expectOk(await h.box("run", "--rm", "mounts:1", ...show)).stdout).toBe("1\nin the context\nfrom the tools stage\nDockerfile\nscratch\nsrc\nok\n");
+    // The rw bind wrote to a throwaway copy: the context is as it was.
+    expect(existsSync(join(ctx, "scratch"))).toBe(false);
+    // The cache mount outlives the build (even --no-cache) until builder prune.
+    expectOk(await build("--no-cache", "-t", "mounts:1", ctx));
+    expect(expectOk(await h.box("run", "--rm", "mounts:1", "cat", "/count")).stdout).toBe("2\n");
+    // A bound file's change reruns that step (and those after it) only.
+    writeFileSync(join(ctx, "src", "a.txt"), "changed\n");
+    const r = expectOk(await build("-t", "mounts:1", ctx));
+    expect(steps(r, "CACHED").filter((l) => l.includes("RUN"))).toEqual([expect.stringContaining("mkdir /tools"), expect.stringContaining("type=cache")]);
+    expectOk(await h.box("builder", "prune", "-f"));
+    expect(existsSync(join(h.root, "builder", "cache", "mounts"))).toBe(false);
+    expectOk(await build("--no-cache", "-t", "mounts:1", ctx));
+    expect(expectOk(await h.box("run", "--rm", "mounts:1", "cat", "/count", "/from-context")).stdout).toBe("1\nchanged\n");
     expectClean();
   });
 

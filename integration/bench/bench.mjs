@@ -425,8 +425,9 @@ async function benchDetached(boxBin, boxEnv, count = Number(process.env.BENCH_DE
   }
 }
 
-// `node bench.mjs pull` runs only the image pull section.
-(process.argv[2] === "pull" ? benchPull() : main().then(benchPull)).catch((e) => {
+// `node bench.mjs pull` runs only the image pull section, `node bench.mjs build` only the build one.
+const only = { pull: benchPull, build: benchBuild }[process.argv[2]];
+(only ? only() : main().then(benchPull).then(benchBuild)).catch((e) => {
   log(e.message);
   process.exitCode = 1;
 });
@@ -550,4 +551,133 @@ async function benchPull() {
     unmountUnder(work);
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+// ---- image build: box build vs buildah bud ---------------------------------------------------------
+
+/**
+ * Build one Dockerfile (FROM busybox, a RUN, COPY of a few files, ENV, CMD) with box build and with
+ * buildah bud --layers, cold (--no-cache) and then fully cached, one run each. Each tool has a store
+ * of its own that holds busybox beforehand, untimed: box imports the rootfs, buildah pulls the
+ * docker-archive that `box save` writes (no registry), and box's BOX_RUN has its compiled seccomp
+ * profile, as after any `box run`. RUN steps get no network in either, so
+ * buildah makes no netns, netavark or firewall state. Everything is removed after.
+ */
+async function benchBuild() {
+  const dockerfile = `FROM busybox
+RUN echo built > /built.txt && mkdir -p /app/cache && echo warm > /app/cache/state
+COPY a.txt b.txt c.txt /app/
+COPY lib /app/lib
+ENV APP=/app GREETING=hello
+CMD ["cat", "/built.txt"]
+`;
+  console.log("");
+  console.log("# image build: FROM busybox, RUN, COPY of 8 files, ENV, CMD; cold (--no-cache), then fully cached; one run each");
+  const boxBin = join(repo, "packages", "box", "bin", "box");
+  const mkrootBin = join(repo, "packages", "mkroot", "bin", "mkroot");
+  if (!existsSync(join(repo, "packages", "box", "dist", "bin.js")) || !existsSync(join(repo, "packages", "mkroot", "dist", "bin.js"))) {
+    console.log("  n/a: packages/box or packages/mkroot is not built: pnpm build");
+    return;
+  }
+  const buildah = which("buildah");
+  const runc = which("runc");
+  const work = mkdtempSync(join(tmpdir(), "boxbench-build-"));
+  const boxEnv = { ...process.env, BOX_ROOT: join(work, "box-root"), BOX_RUN: join(work, "box-run") };
+  const bh = ["--root", join(work, "buildah-root"), "--runroot", join(work, "buildah-run"), "--storage-driver", "overlay"];
+  const nftTables = () => new Set((spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout ?? "").split("\n").filter(Boolean));
+  const tablesBefore = nftTables();
+  let buildahUsed = false;
+  const results = [];
+  try {
+    const ctx = join(work, "context");
+    mkdirSync(join(ctx, "lib"), { recursive: true });
+    writeFileSync(join(ctx, "Dockerfile"), dockerfile);
+    for (const f of ["a", "b", "c"]) writeFileSync(join(ctx, `${f}.txt`), `${f}\n`);
+    for (let i = 1; i <= 5; i++) writeFileSync(join(ctx, "lib", `f${i}`), Buffer.alloc(64 << 10, i));
+    const tar = join(work, "busybox.tar");
+    const setup = [
+      [[join(repo, "integration", "images", "busybox.sh"), tar]],
+      [[mkrootBin, "import", "--change", 'CMD ["sh"]', "busybox:latest", tar], boxEnv],
+      [[boxBin, "save", "-o", join(work, "busybox-save.tar"), "busybox:latest"], boxEnv],
+      // Compiles the seccomp profile into BOX_RUN once, as any box run since boot has done.
+      [[boxBin, "run", "--rm", "--network", "none", "busybox", "true"], boxEnv],
+    ];
+    for (const [argv, env] of setup) {
+      const r = exec(argv, { env });
+      if (r.failure) throw new Error(`build bench setup: ${describeFailure(argv, r)}`);
+    }
+
+    /** Time the cold build then the cached one; `cachedOk` checks that the second built nothing. */
+    const time = (name, argvFor, env, cachedOk) => {
+      const row = { name };
+      for (const phase of ["cold", "cached"]) {
+        const argv = argvFor(phase === "cold");
+        const r = exec(argv, { env });
+        if (r.failure) {
+          log(`${name} (${phase}): ${describeFailure(argv, r)}`);
+          row.failed = `${phase}: ${r.failure}`;
+          break;
+        }
+        if (phase === "cached" && !cachedOk(`${r.stdout}${r.stderr}`)) {
+          log(`${name}: the second build was not all from cache:\n${r.stderr}${r.stdout}`);
+          row.failed = "cached: not all steps came from the cache";
+          break;
+        }
+        row[phase] = r.ms;
+      }
+      results.push(row);
+    };
+    // Three steps make layers (RUN, COPY, COPY): all three CACHED the second time.
+    time("box build", (cold) => [boxBin, "build", "--progress", "plain", ...(cold ? ["--no-cache"] : []), "-t", "bench-build:1", ctx], boxEnv,
+      (out) => (out.match(/^#\d+ CACHED$/gm) ?? []).length === 3);
+
+    if (!buildah) results.push({ name: "buildah bud --layers", failed: "buildah is not installed: apt-get install buildah" });
+    else if (!runc) results.push({ name: "buildah bud --layers", failed: "runc is not installed" });
+    else {
+      buildahUsed = true;
+      const pull = [buildah, ...bh, "pull", "-q", `docker-archive:${join(work, "busybox-save.tar")}`];
+      const r = exec(pull);
+      if (r.failure) {
+        log(`buildah: ${describeFailure(pull, r)}`);
+        results.push({ name: "buildah bud --layers", failed: `buildah pull docker-archive failed: ${r.failure}` });
+      } else {
+        // runc, as the other rows: Debian's crun refuses this host's hybrid cgroups.
+        time("buildah bud --layers", (cold) => [
+          buildah, ...bh, "bud", "--runtime", runc, "--isolation", "oci", "--layers", ...(cold ? ["--no-cache"] : []),
+          "--pull-never", "--network", "none", "-t", "bench-build:1", ctx,
+        ], process.env, (out) => (out.match(/Using cache/g) ?? []).length >= 5);
+      }
+    }
+  } finally {
+    if (buildahUsed) {
+      // buildah may leave working containers (and their overlay mounts) after a failed step.
+      spawnSync(buildah, [...bh, "rm", "--all"], { stdio: "ignore" });
+      spawnSync(buildah, [...bh, "rmi", "--all", "--force"], { stdio: "ignore" });
+      for (const t of nftTables()) {
+        if (tablesBefore.has(t) || !/netavark|cni/i.test(t)) continue;
+        log(`removing ${t}, left by buildah`);
+        spawnSync("nft", ["delete", ...t.split(" ").slice(1)], { stdio: "ignore" });
+      }
+    }
+    unmountUnder(work);
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const w = Math.max(4, ...results.map((r) => r.name.length));
+  const cell = (x) => (x === undefined ? "-" : x.toFixed(0)).padStart(8);
+  console.log(`${"name".padEnd(w)} |  cold ms | cached ms | vs box (cold, cached)`);
+  console.log(`${"-".repeat(w)}-|----------|-----------|----------------------`);
+  const box = results.find((r) => r.name === "box build");
+  const vs = (r) => (r === box || r.failed || box?.failed ? "-" : `${(r.cold / box.cold).toFixed(2)}x, ${(r.cached / box.cached).toFixed(2)}x`);
+  for (const r of results) console.log(`${r.name.padEnd(w)} | ${cell(r.cold)} | ${cell(r.cached).padStart(9)} | ${r.failed ? `failed: ${r.failed}` : vs(r)}`);
+  const other = results.find((r) => r.name.startsWith("buildah"));
+  let verdict;
+  if (!box || box.failed) verdict = `n/a (box build: ${box?.failed ?? "not run"})`;
+  else if (!other || other.failed) verdict = `n/a (buildah: ${other?.failed ?? "not run"})`;
+  else {
+    const c = box.cold / other.cold;
+    const k = box.cached / other.cached;
+    verdict = `${c < 1 && k < 1 ? "PASS" : "MISS"} (cold ${c.toFixed(2)}x, cached ${k.toFixed(2)}x of buildah)`;
+  }
+  console.log(`  ${"box build faster than buildah (cold and cached)".padEnd(34)} ${verdict}`);
 }

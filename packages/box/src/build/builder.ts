@@ -10,24 +10,27 @@
  *
  * The cache: a step's key is sha256 of the previous step's key and what the step does (its
  * history text, which holds expanded values, build args in scope and, for COPY/ADD, a hash of
- * the files' names, modes and contents). $BOX_ROOT/builder/cache/KEY.json keeps the layer it
- * made and when; a hit whose layer is still stored is reused (CACHED).
+ * the files' names, modes and contents, or of what a URL served; for RUN, its mounts and the
+ * files a bind mount shows). $BOX_ROOT/builder/cache/KEY.json keeps the layer it made and when;
+ * a hit whose layer is still stored is reused (CACHED). RUN --mount=type=cache dirs live in
+ * $BOX_ROOT/builder/cache/mounts, so `box builder prune` removes them with the records.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, createWriteStream, openSync, readSync, closeSync } from "node:fs";
+import { chmodSync, chownSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, createWriteStream, openSync, readSync, closeSync, utimesSync } from "node:fs";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { ExitError } from "@box/cli";
 import { NoSuchImageError, Store, unpackLayer, type CommitLayer, type HealthConfig, type ImageConfig } from "@box/mkroot";
 import { mountOverlay, umountOverlay } from "@box/ovl-mount";
-import { resolveIdentity } from "@box/ns-exec";
-import { DockerfileError, execForm, keyValues, parseDockerfile, processWord, processWords, type Dockerfile, type Instruction } from "./dockerfile.js";
+import { resolveIdentity, type BindMount, type TmpfsMount } from "@box/ns-exec";
+import { DockerfileError, execForm, keyValues, parseDockerfile, parseTrigger, processWord, processWords, type Dockerfile, type Instruction } from "./dockerfile.js";
 import { IgnoreMatcher } from "./ignore.js";
 import { copyEntry, findSources, hashSources, lstatOrNull, resolveInRoot, type Source } from "./files.js";
 import { Progress, type ProgressMode, type Step } from "./progress.js";
 import { startStep, type RunningStep } from "./sandbox.js";
 import { sourceDateEpoch, storeUpper } from "./layer.js";
+import { parseMount, pathChain, pruneMountStubs, type RunMount } from "./mounts.js";
 
 export interface BuildOptions {
   context: string;
@@ -66,6 +69,16 @@ interface State {
   args: Map<string, string | undefined>;
   cmdSet: boolean;
   lastCreated?: string;
+}
+
+interface Download {
+  url: string;
+  path: string;
+  /** The file's name in a directory destination: the URL's last path element. */
+  name: string;
+  digest: string;
+  /** From Last-Modified. */
+  mtime?: Date;
 }
 
 interface CacheRecord {
@@ -177,6 +190,7 @@ export class Builder {
     const { stages, globals } = this.splitStages();
     for (const a of globals) this.declareArg(a, this.globalArgs, undefined);
     const target = this.targetStage(stages);
+    this.checkMounts(stages);
     const needed = this.neededStages(stages, target);
     const ignoreFile = existsSync(`${file}.dockerignore`) ? `${file}.dockerignore` : join(contextDir, ".dockerignore");
     this.ignore = new IgnoreMatcher(existsSync(ignoreFile) ? readFileSync(ignoreFile, "utf8") : "");
@@ -270,15 +284,36 @@ export class Builder {
       const base = this.stageRef(stages, this.fromRef(s), s.index);
       if (base) visit(base);
       for (const ins of s.body) {
-        const from = ins.cmd === "COPY" ? ins.flags.get("from")?.at(-1) : undefined;
-        if (from === undefined) continue;
-        const dep = this.stageRef(stages, from, s.index);
-        if (dep) visit(dep);
-        else if (stages.some((x) => x.name === from.toLowerCase())) throw new ExitError(`${this.df.file}:${ins.line}: COPY --from=${from}: stage ${from} comes after this one (circular reference)`, 1);
+        for (const from of this.fromRefs(ins)) {
+          const dep = this.stageRef(stages, from, s.index);
+          if (dep) visit(dep);
+          else if (stages.some((x) => x.name === from.toLowerCase())) throw new ExitError(`${this.df.file}:${ins.line}: ${ins.cmd} --${ins.cmd === "RUN" ? "mount=from" : "from"}=${from}: stage ${from} comes after this one (circular reference)`, 1);
+        }
       }
     };
     visit(target);
     return need;
+  }
+
+  /** The stages or images an instruction reads from: COPY --from, RUN --mount=from=. */
+  private fromRefs(ins: Instruction): string[] {
+    if (ins.cmd === "COPY") return ins.flags.get("from")?.slice(-1) ?? [];
+    if (ins.cmd !== "RUN") return [];
+    return (ins.flags.get("mount") ?? []).flatMap((m) => parseMount(m).from ?? []);
+  }
+
+  /** Validate, then act: every RUN --mount must read before the first step runs. */
+  private checkMounts(stages: Stage[]): void {
+    for (const ins of stages.flatMap((s) => s.body)) {
+      if (ins.cmd !== "RUN") continue;
+      for (const m of ins.flags.get("mount") ?? []) {
+        try {
+          parseMount(m);
+        } catch (e) {
+          throw new ExitError(`${this.df.file}:${ins.line}: RUN --mount=${m}: ${(e as Error).message}`, 1);
+        }
+      }
+    }
   }
 
   private fromRef(s: Stage): string {
@@ -303,8 +338,7 @@ export class Builder {
       if (ref === "" ) throw new ExitError(`${this.df.file}:${s.from.line}: base name (${s.from.args}) should not be blank`, 1);
       if (ref !== "scratch" && !this.stageRef(stages, ref, s.index)) refs.push({ ref, ins: s.from });
       for (const ins of s.body) {
-        const from = ins.cmd === "COPY" ? ins.flags.get("from")?.at(-1) : undefined;
-        if (from !== undefined && !this.stageRef(stages, from, s.index)) refs.push({ ref: from, ins });
+        for (const from of this.fromRefs(ins)) if (!this.stageRef(stages, from, s.index)) refs.push({ ref: from, ins });
       }
     }
     for (const { ref, ins } of refs) {
@@ -318,14 +352,27 @@ export class Builder {
       if (have && !this.o.pull) continue;
       const step = this.progress.step(`[internal] load metadata for ${ref}`);
       try {
-        await this.store.pull(ref);
-        step.done();
+        const r = await this.store.pull(ref);
+        step.done([`resolve ${r.canonical}@${r.digest}${r.updated ? "" : " (up to date)"}`]);
       } catch (e) {
         step.error("pull failed");
         if (have) throw new ExitError(`${this.df.file}:${ins.line}: pull ${ref}`, 1, { cause: e });
-        const what = ins.cmd === "COPY" ? `COPY --from=${ref}: no build stage or image named ${ref}` : `FROM ${ref}: no such image, and pulling it failed`;
+        const what =
+          ins.cmd === "FROM" ? `FROM ${ref}: no such image, and pulling it failed` : `${ins.cmd} --${ins.cmd === "RUN" ? "mount=from" : "from"}=${ref}: no build stage or image named ${ref}`;
         throw new ExitError(`${this.df.file}:${ins.line}: ${what}`, 1, { cause: e });
       }
+    }
+    // Validate, then act: a base image's triggers must parse before the first step runs.
+    for (const { ref, ins } of refs) if (ins.cmd === "FROM") this.triggers((await this.store.get(ref)).config.config, ins);
+  }
+
+  /** A base image's ONBUILD triggers as instructions; errors name the FROM's line. */
+  private triggers(config: ImageConfig, from: Instruction): Instruction[] {
+    try {
+      return (config.OnBuild ?? []).map((t) => parseTrigger(t, this.df.file, from.line));
+    } catch (e) {
+      if (e instanceof DockerfileError) throw new ExitError(e.message, 1);
+      throw e;
     }
   }
 
@@ -359,11 +406,7 @@ export class Builder {
 
   private async runStage(s: Stage, stages: Stage[], contextDir: string): Promise<void> {
     const ref = this.fromRef(s);
-    const fsSteps = s.body.filter((i) => ["RUN", "COPY", "ADD", "WORKDIR"].includes(i.cmd)).length + 1;
-    let k = 1;
-    const label = () => this.stageLabel(s, k, fsSteps);
     let state: State;
-    const fromStep = this.progress.step(`${label()} FROM ${ref}`);
     const base = ref === "scratch" ? undefined : this.stageRef(stages, ref, s.index);
     if (ref === "scratch") {
       state = { parentId: null, baseDirs: [], steps: [], newDirs: [], config: {}, key: sha("scratch"), args: new Map(), cmdSet: false };
@@ -374,8 +417,16 @@ export class Builder {
       const img = await this.store.get(ref);
       state = { parentId: img.id, baseDirs: img.layers, steps: [], newDirs: [], config: structuredClone(img.config.config), key: sha(`FROM ${img.id}`), args: new Map(), cmdSet: false };
     }
-    fromStep.done();
-    for (const ins of s.body) {
+    // The base's ONBUILD triggers run first, as instructions of this stage; the image made here
+    // does not inherit them (Docker).
+    const triggers = this.triggers(state.config, s.from);
+    delete state.config.OnBuild;
+    const body = [...triggers, ...s.body];
+    const fsSteps = body.filter((i) => ["RUN", "COPY", "ADD", "WORKDIR"].includes(i.cmd)).length + 1;
+    let k = 1;
+    const label = () => this.stageLabel(s, k, fsSteps);
+    this.progress.step(`${label()} FROM ${ref}`).done();
+    for (const ins of body) {
       const fs = ["RUN", "COPY", "ADD", "WORKDIR"].includes(ins.cmd);
       if (fs) k++;
       try {
@@ -607,8 +658,7 @@ export class Builder {
         return;
       }
       case "ONBUILD": {
-        const inner = /^(\S+)/.exec(ins.args)?.[1]?.toUpperCase();
-        if (inner === "ONBUILD" || inner === "FROM" || inner === "MAINTAINER") throw new Error(`${inner} isn't allowed as an ONBUILD trigger`);
+        // The trigger was checked by the parser (parseTrigger).
         c.OnBuild = [...(c.OnBuild ?? []), ins.args];
         this.meta(state, `${NOP} ONBUILD ${ins.args}`);
         return;
@@ -627,7 +677,7 @@ export class Builder {
         return;
       }
       case "RUN":
-        return this.run(state, ins, label as string);
+        return this.run(s, stages, state, ins, label as string, contextDir);
       case "COPY":
       case "ADD":
         return this.copy(s, stages, state, ins, label as string, contextDir);
@@ -645,8 +695,16 @@ export class Builder {
     return false;
   }
 
-  private async run(state: State, ins: Instruction, label: string): Promise<void> {
-    if (ins.flags.has("mount")) throw new Error("RUN --mount is not supported by box build");
+  private async run(s: Stage, stages: Stage[], state: State, ins: Instruction, label: string, contextDir: string): Promise<void> {
+    const lookup = envLookup(state);
+    const mounts = (ins.flags.get("mount") ?? []).map((spec) => {
+      try {
+        return parseMount(processWord(spec, lookup, this.df.escape), state.config.WorkingDir || "/");
+      } catch (e) {
+        throw new Error(`--mount=${spec}: ${(e as Error).message}`);
+      }
+    });
+    const mountKey = (await Promise.all(mounts.map((m) => this.mountKey(s, stages, m, contextDir)))).join("\n");
     const netFlag = ins.flags.get("network")?.at(-1);
     if (netFlag !== undefined && !["none", "host", "default"].includes(netFlag)) throw new Error(`RUN --network=${netFlag}: expected none, host or default`);
     const network = netFlag === "none" ? "none" : netFlag === "host" ? "host" : this.o.network;
@@ -664,34 +722,141 @@ export class Builder {
     const prefix = args.length ? `|${args.length} ${args.map(([k, v]) => `${k}=${v}`).join(" ")} ` : "";
     const createdBy = `RUN ${prefix}${command.join(" ")}`;
     const display = `${label} RUN ${ins.original.replace(/^\S+\s+/, "").split("\n")[0]}`;
-    await this.layered(state, createdBy, display, `network=${network}`, async (step, dirs) => {
+    await this.layered(state, createdBy, display, `network=${network}${mountKey ? `\n${mountKey}` : ""}`, async (step, dirs) => {
       const lower = dirsOf(state);
       if (lower.length === 0) {
         const empty = join(dirname(dirs.upper), "empty");
         mkdirSync(empty);
         lower.push(empty);
       }
-      const running = startStep(join(dirname(dirs.upper), "spec.json"), {
-        command,
-        env: [...(state.config.Env ?? []), ...argEnv],
-        ...(state.config.User ? { user: state.config.User } : {}),
-        cwd: state.config.WorkingDir || "/",
-        network,
-        lower,
-        upper: dirs.upper,
-        work: dirs.work,
-        target: dirs.target,
-      }, (chunk) => step.log(chunk));
-      this.running = running;
-      let code: number;
+      const targets = mounts.map((m) => m.target);
+      const created = new Set(targets.flatMap(pathChain).filter((p) => !this.existsInStage(state, p)));
+      const undo: Array<() => void> = [];
       try {
-        code = await running.done;
+        const { binds, tmpfs } = await this.prepareMounts(s, stages, mounts, contextDir, dirname(dirs.upper), undo);
+        const running = startStep(join(dirname(dirs.upper), "spec.json"), {
+          command,
+          env: [...(state.config.Env ?? []), ...argEnv],
+          ...(state.config.User ? { user: state.config.User } : {}),
+          cwd: state.config.WorkingDir || "/",
+          network,
+          lower,
+          upper: dirs.upper,
+          work: dirs.work,
+          target: dirs.target,
+          binds,
+          tmpfs,
+        }, (chunk) => step.log(chunk));
+        this.running = running;
+        let code: number;
+        try {
+          code = await running.done;
+        } finally {
+          this.running = undefined;
+        }
+        if (code !== 0) throw new ExitError(`process ${JSON.stringify(command.join(" "))} did not complete successfully: exit code: ${code}`, 1);
       } finally {
-        this.running = undefined;
+        for (const u of undo.reverse()) u();
       }
-      if (code !== 0) throw new ExitError(`process ${JSON.stringify(command.join(" "))} did not complete successfully: exit code: ${code}`, 1);
       pruneMountpoints(dirs.upper, dirsOf(state));
+      if (targets.length > 0) pruneMountStubs(dirs.upper, created, targets, (p) => this.lowerStat(state, p));
     });
+  }
+
+  /** The topmost layer's entry for `path` (null: absent or deleted). */
+  private lowerStat(state: State, path: string): ReturnType<typeof lstatOrNull> {
+    for (const d of dirsOf(state)) {
+      const st = lstatOrNull(join(d, path));
+      if (st === null) continue;
+      return st.isCharacterDevice() && st.rdev === 0 ? null : st;
+    }
+    return null;
+  }
+
+  /** What a RUN's mounts add to its cache key: a bind's content (by the context's hash or the stage's key), a cache's name. */
+  private async mountKey(s: Stage, stages: Stage[], m: RunMount, contextDir: string): Promise<string> {
+    const common = `${m.type} target=${m.target} ro=${m.readonly}`;
+    if (m.type === "cache") return `${common} id=${m.id ?? m.target}`;
+    if (m.type === "tmpfs") return `${common} size=${m.size ?? ""}`;
+    const source = m.source ?? "/";
+    if (m.from === undefined) return `${common} context:${hashSources(findSources(contextDir, source, this.ignore), this.ignore)}`;
+    const st = this.stageRef(stages, m.from, s.index);
+    if (st) return `${common} stage:${(this.stageStates.get(st.index) as State).key}:${source}`;
+    return `${common} image:${(await this.store.get(m.from)).id}:${source}`;
+  }
+
+  /**
+   * The host side of a RUN's mounts, for one step: cache dirs (made on first use), bind sources
+   * (the context, filtered by .dockerignore when it has patterns; a stage or image as a read-only
+   * overlay; `rw` binds through a throwaway overlay). `undo` gets what unmounts them.
+   */
+  private async prepareMounts(s: Stage, stages: Stage[], mounts: RunMount[], contextDir: string, scratch: string, undo: Array<() => void>): Promise<{ binds: BindMount[]; tmpfs: TmpfsMount[] }> {
+    const binds: BindMount[] = [];
+    const tmpfs: TmpfsMount[] = [];
+    const hostMount = (spec: Parameters<typeof mountOverlay>[0]) => {
+      mountOverlay(spec);
+      this.mounts.push(spec.target);
+      undo.push(() => {
+        umountOverlay(spec.target);
+        this.mounts.splice(this.mounts.indexOf(spec.target), 1);
+      });
+    };
+    let n = 0;
+    for (const m of mounts) {
+      const dir = join(scratch, `mount-${n++}`);
+      if (m.type === "tmpfs") {
+        tmpfs.push({ target: m.target, options: `mode=1777${m.size !== undefined ? `,size=${m.size}` : ""}` });
+        continue;
+      }
+      if (m.type === "cache") {
+        // Named by id (default the target): the same cache for every stage and build that names it.
+        const cache = join(this.cacheDir, "mounts", sha(m.id ?? m.target));
+        if (lstatOrNull(cache) === null) {
+          mkdirSync(dirname(cache), { recursive: true, mode: 0o700 });
+          mkdirSync(cache);
+          chownSync(cache, m.uid ?? 0, m.gid ?? 0);
+          chmodSync(cache, m.mode ?? 0o755);
+        }
+        binds.push({ source: cache, target: m.target, readonly: m.readonly });
+        continue;
+      }
+      let root: string;
+      if (m.from !== undefined) {
+        const st = this.stageRef(stages, m.from, s.index);
+        const layers = st ? dirsOf(this.stageStates.get(st.index) as State) : (await this.store.get(m.from)).layers;
+        root = join(dir, "from");
+        mkdirSync(root, { recursive: true });
+        if (layers.length > 0) hostMount({ lower: layers, target: root, readonly: true });
+      } else if (this.ignore.empty) {
+        root = contextDir;
+      } else {
+        root = join(dir, "context");
+        mkdirSync(root, { recursive: true });
+        for (const name of readdirSync(contextDir).sort()) {
+          const a = join(contextDir, name);
+          const st = lstatSync(a);
+          if (this.ignore.ignores(name) && !(st.isDirectory() && this.ignore.mayReinclude())) continue;
+          copyEntry(a, st, join(root, name), { ignore: this.ignore, rel: name });
+        }
+      }
+      const src = resolveInRoot(root, m.source ?? "/");
+      const st = lstatOrNull(src);
+      if (st === null) throw new Error(`--mount=type=bind: source "${m.source ?? "/"}" not found${m.from !== undefined ? ` in ${m.from}` : ""}`);
+      if (m.readonly) {
+        binds.push({ source: src, target: m.target, readonly: true });
+      } else if (st.isDirectory()) {
+        // rw: writes land in a scratch upper dir that goes with the step (BuildKit discards them).
+        const rw = { lower: [src], upper: join(dir, "upper"), work: join(dir, "work"), target: join(dir, "rw") };
+        for (const d of [rw.upper, rw.work, rw.target]) mkdirSync(d, { recursive: true });
+        hostMount(rw);
+        binds.push({ source: rw.target, target: m.target, readonly: false });
+      } else {
+        const copy = join(dir, "file");
+        copyEntry(src, st, copy, {});
+        binds.push({ source: copy, target: m.target, readonly: false });
+      }
+    }
+    return { binds, tmpfs };
   }
 
   private async copy(s: Stage, stages: Stage[], state: State, ins: Instruction, label: string, contextDir: string): Promise<void> {
@@ -724,6 +889,11 @@ export class Builder {
     }
     const urls = add ? paths.filter((p) => /^https?:\/\//.test(p)) : [];
     const local = paths.filter((p) => !urls.includes(p));
+    const checksum = ins.flags.get("checksum")?.at(-1);
+    if (checksum !== undefined) {
+      if (local.length > 0 || inline.length > 0 || urls.length !== 1) throw new Error("checksum can't be specified for multiple sources or non-HTTP(S) sources");
+      if (!/^sha256:[0-9a-f]{64}$/.test(checksum)) throw new Error(`invalid checksum ${checksum}: expected sha256:<64 hex digits>`);
+    }
 
     // Where the files come from: the context, another stage, or an image.
     let sourceDirs: string[] | undefined;
@@ -748,14 +918,14 @@ export class Builder {
       if (count > 1 && !dest.endsWith("/")) throw new Error(`When using ${ins.cmd} with more than one source file, the destination must be a directory and end with a /`);
       return srcs;
     };
-    const run = async (srcRoot: string, isContext: boolean) => {
+    const run = async (srcRoot: string, isContext: boolean, downloads: Download[]) => {
       const srcs = plan(srcRoot, isContext);
       const hash = isContext ? hashSources(srcs, this.ignore) : sha(`${sourceKey}\n${local.join("\n")}`);
-      const extra = sha(JSON.stringify([hash, inline, urls, chown ?? "", chmodFlag ?? ""]));
+      const fetched = downloads.map((d) => [d.url, d.digest, d.mtime?.toISOString() ?? ""]);
+      const extra = sha(JSON.stringify([hash, inline, fetched, chown ?? "", chmodFlag ?? ""]));
       const createdBy = `${NOP}${ins.cmd} ${kind(srcs)}:${extra} in ${dest.length > 1 ? dest.replace(/\/$/, "") : dest} `;
       const display = `${label} ${ins.cmd} ${ins.original.replace(/^\S+\s+/, "").split("\n")[0]}`;
       await this.layered(state, createdBy.trimEnd(), display, "", async (_step, dirs) => {
-        const downloads = await Promise.all(urls.map((u) => this.download(u, dirs.upper)));
         await this.withMounted(state, dirs, async (root) => {
           const owner = chown !== undefined ? this.owner(root, chown) : ([0, 0] as [number, number]);
           const intoDir = dest.endsWith("/");
@@ -793,11 +963,17 @@ export class Builder {
           }
           for (const d of downloads) copyEntry(d.path, lstatSync(d.path), place(d.name), { owner, mode: mode ?? 0o600 });
         });
-        for (const d of downloads) rmSync(d.path, { force: true });
       });
     };
-    if (sourceDirs !== undefined) await this.withSourceRoot(sourceDirs, (root) => run(root, false));
-    else await run(contextDir, true);
+    // URLs are fetched before the cache is asked: what they serve is part of the step's key.
+    const downloads: Download[] = [];
+    try {
+      for (const u of urls) downloads.push(await this.download(u, checksum));
+      if (sourceDirs !== undefined) await this.withSourceRoot(sourceDirs, (root) => run(root, false, downloads));
+      else await run(contextDir, true, downloads);
+    } finally {
+      for (const d of downloads) rmSync(d.path, { force: true });
+    }
   }
 
   /** --chown=USER[:GROUP], names looked up in the image's own /etc/passwd and /etc/group. */
@@ -831,9 +1007,13 @@ export class Builder {
     }
   }
 
-  private async download(url: string, upperDir: string): Promise<{ path: string; name: string }> {
-    const name = posix.basename(new URL(url).pathname) || "index.html";
-    const path = join(dirname(upperDir), `download-${randomBytes(4).toString("hex")}`);
+  /**
+   * ADD URL: fetched by box on the host (a RUN step's network does not apply), into the build's
+   * scratch dir; the file gets Last-Modified as its mtime when the server sends one (Docker).
+   */
+  private async download(url: string, checksum: string | undefined): Promise<Download> {
+    let name = posix.basename(new URL(url).pathname) || "index.html";
+    const path = join(this.tmpRoot, `download-${randomBytes(4).toString("hex")}`);
     let res: Response;
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(30_000), redirect: "follow" });
@@ -841,9 +1021,29 @@ export class Builder {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new Error(`${url}: the URL is not reachable (${cause?.code ?? cause?.message ?? (e as Error).message})`);
     }
-    if (!res.ok || res.body === null) throw new Error(`${url}: ${res.status} ${res.statusText}`);
-    await pipeline(Readable.fromWeb(res.body as import("node:stream/web").ReadableStream), createWriteStream(path, { mode: 0o600 }));
-    return { path, name };
+    if (!res.ok || res.body === null) throw new Error(`failed to GET ${url} with status ${res.status} ${res.statusText}`.trimEnd());
+    // A redirect names the file after where it ended (Docker: the final URL's last path element).
+    if (res.url && res.url !== url) name = posix.basename(new URL(res.url).pathname) || name;
+    const h = createHash("sha256");
+    const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream);
+    const hashed = async function* (src: AsyncIterable<Buffer>) {
+      for await (const c of src) {
+        h.update(c);
+        yield c;
+      }
+    };
+    try {
+      await pipeline(body, hashed, createWriteStream(path, { mode: 0o600 }));
+    } catch (e) {
+      throw new Error(`${url}: reading the response`, { cause: e });
+    }
+    const digest = `sha256:${h.digest("hex")}`;
+    if (checksum !== undefined && checksum !== digest) throw new Error(`digest mismatch ${checksum}: ${digest}`);
+    const lm = res.headers.get("last-modified");
+    const when = lm !== null ? new Date(lm) : undefined;
+    const mtime = when !== undefined && !Number.isNaN(when.getTime()) ? when : undefined;
+    if (mtime !== undefined) utimesSync(path, mtime, mtime);
+    return { url, path, name, digest, ...(mtime !== undefined ? { mtime } : {}) };
   }
 
   // ---- the image ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DockerfileError, keyValues, parseDockerfile, processWord, processWords } from "./dockerfile.js";
+import { DockerfileError, keyValues, parseDockerfile, parseTrigger, processWord, processWords } from "./dockerfile.js";
 
 const env = (o: Record<string, string>) => (k: string) => o[k];
 
@@ -20,6 +20,20 @@ describe("parseDockerfile", () => {
     expect(() => parseDockerfile("FROM x\n\nFOO bar\n")).toThrow(new DockerfileError("Dockerfile", 3, "unknown instruction: FOO"));
     expect(() => parseDockerfile("FROM x\nCOPY --bogus=1 a b\n")).toThrow("Dockerfile:2: unknown flag: --bogus");
     expect(() => parseDockerfile("FROM x\nRUN <<EOF\nno end\n")).toThrow("Dockerfile:2: unterminated heredoc EOF");
+  });
+});
+
+describe("ONBUILD triggers", () => {
+  it("parse as one instruction, on the line given", () => {
+    const t = parseTrigger("COPY --chown=1:2 . /app", "Dockerfile", 7);
+    expect([t.cmd, t.args, t.line, t.flags.get("chown")]).toEqual(["COPY", ". /app", 7, ["1:2"]]);
+  });
+
+  it("refuse what Docker refuses, where the ONBUILD is written", () => {
+    expect(() => parseDockerfile("FROM x\nONBUILD ONBUILD RUN true\n")).toThrow("Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+    expect(() => parseDockerfile("FROM x\nonbuild from y\n")).toThrow("Dockerfile:2: FROM isn't allowed as an ONBUILD trigger");
+    expect(() => parseDockerfile("FROM x\nONBUILD MAINTAINER me\n")).toThrow("Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger");
+    expect(() => parseDockerfile("FROM x\n\nONBUILD COPY --bogus a b\n")).toThrow("Dockerfile:3: ONBUILD COPY --bogus a b: unknown flag: --bogus");
   });
 });
 

@@ -9,11 +9,14 @@
 export class DockerfileError extends Error {
   readonly file: string;
   readonly line: number;
+  /** The message without file and line. */
+  readonly reason: string;
   constructor(file: string, line: number, message: string) {
     super(`${file}:${line}: ${message}`);
     this.name = "DockerfileError";
     this.file = file;
     this.line = line;
+    this.reason = message;
   }
 }
 
@@ -153,9 +156,31 @@ export function parseDockerfile(text: string, file = "Dockerfile"): Dockerfile {
       }
     }
     if (rest === "" && !["HEALTHCHECK"].includes(cmd) && heredocs.length === 0) throw new DockerfileError(file, start, `${cmd} requires at least one argument`);
+    // A trigger is checked where it is written, though it runs only in a child image's build.
+    if (cmd === "ONBUILD") parseTrigger(rest, file, start);
     instructions.push({ cmd, args: rest, flags, original: text.trim(), line: start, heredocs });
   }
   return { file, escape, ...(syntax !== undefined ? { syntax } : {}), instructions };
+}
+
+/**
+ * One ONBUILD trigger (`RUN echo hi`, as stored in an image's config) as an instruction; errors
+ * name `file` and `line` (the ONBUILD, or the FROM whose image holds the trigger).
+ */
+export function parseTrigger(text: string, file: string, line: number): Instruction {
+  const kw = /^\s*(\S+)/.exec(text)?.[1]?.toUpperCase();
+  if (kw === "ONBUILD") throw new DockerfileError(file, line, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+  if (kw === "FROM" || kw === "MAINTAINER") throw new DockerfileError(file, line, `${kw} isn't allowed as an ONBUILD trigger`);
+  let parsed: Dockerfile;
+  try {
+    parsed = parseDockerfile(text, file);
+  } catch (e) {
+    if (e instanceof DockerfileError) throw new DockerfileError(file, line, `ONBUILD ${text.split("\n")[0]}: ${e.reason}`);
+    throw e;
+  }
+  const [ins, ...more] = parsed.instructions;
+  if (ins === undefined || more.length > 0) throw new DockerfileError(file, line, `ONBUILD ${JSON.stringify(text)}: expected one instruction`);
+  return { ...ins, line };
 }
 
 // ---- words and variables (BuildKit's shell lexer, the parts the reference documents) ----------

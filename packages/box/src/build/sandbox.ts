@@ -11,7 +11,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { ExitError } from "@box/cli";
-import { defaults, nsExec, type NsExecOptions } from "@box/ns-exec";
+import { defaults, nsExec, type BindMount, type NsExecOptions, type TmpfsMount } from "@box/ns-exec";
 import { mountOverlay } from "@box/ovl-mount";
 import { DEFAULT_PROFILE_PATH } from "@box/seccomp";
 import { DOCKER_DEFAULT_CAPS, capMask } from "../run/caps.js";
@@ -37,6 +37,9 @@ export interface RunStepInput {
   upper: string;
   work: string;
   target: string;
+  /** RUN --mount: host paths bound in, and tmpfs mounts. */
+  binds?: BindMount[];
+  tmpfs?: TmpfsMount[];
 }
 
 /** The ns-exec config of a RUN step. Pure. */
@@ -65,6 +68,8 @@ export function stepOptions(s: RunStepInput): NsExecOptions {
   o.maskedPaths = MASKED_PATHS;
   o.readonlyPaths = READONLY_PATHS;
   o.seccomp = DEFAULT_PROFILE_PATH;
+  o.binds = [...(s.binds ?? [])];
+  o.tmpfs = [...(s.tmpfs ?? [])];
   o.stdin = false;
   o.dieWithParent = true;
   o.command = s.command;
