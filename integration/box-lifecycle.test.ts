@@ -1,7 +1,7 @@
 // Detached containers end to end: box run -d, the per-container box-monitor, and the verbs that
 // manage a container over its life (ps, logs, exec, stop, kill, wait, restart, rm, inspect, top,
 // rename, attach), against the real kernel, with nothing left behind.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -161,6 +161,18 @@ describe("box logs", () => {
 });
 
 describe("box exec", () => {
+  it("exec -t gives a terminal of the container's own devpts, as docker exec -t", async () => {
+    await runD("--name", "ttyexec", "--network", "none", "busybox", "sleep", "300");
+    try {
+      const cmd = `${binPath("box")} exec -t ttyexec sh -c 'tty; test -t 0 && echo IN-TTY; ls -1 /dev/pts'`;
+      const r = spawnSync("script", ["-qec", cmd, "/dev/null"], { env: h.env, encoding: "utf8", input: "" });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout.replace(/\r/g, "").split("\n").slice(0, 4)).toEqual(["/dev/pts/0", "IN-TTY", "0", "ptmx"]);
+    } finally {
+      expectOk(await h.box("rm", "-f", "ttyexec"));
+    }
+  });
+
   it("joins the container: PID 1 is the container's command, its own parent is 0, the exit code passes", async () => {
     await runD("--name", "target", "-e", "FROM_RUN=1", "busybox", "sleep", "300");
     const r = expectOk(await h.box("exec", "target", "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline; echo; grep PPid /proc/$$/status; hostname; echo $FROM_RUN; grep CapEff /proc/$$/status; pwd"));

@@ -101,6 +101,8 @@ export function fromArgv(argv: string[]): ParsedCli {
   o.readonlyPaths = list(p, "ro-path");
   o.seccomp = str(p, "seccomp");
   o.tty = flag(p, "tty");
+  // Joining a process with a terminal: one of its own /dev/pts, as nsenter users get from docker exec -t.
+  if (o.tty && joinPid !== undefined && o.root === undefined) o.ptyRoot = `/proc/${joinPid}/root`;
   o.init = flag(p, "init");
   o.command = p.rest;
   return { options: o, help: false };

@@ -44,6 +44,8 @@ Process:
       --seccomp FILE        load a seccomp filter: a Docker JSON profile (compiled
                               for --caps) or a program from 'seccomp compile'
   -t, --tty                 run COMMAND on a new pseudo-terminal relayed to this one
+                            (with --root or --join PID, one of the container's
+                            own /dev/pts, also bound as /dev/console)
       --init                run a minimal init as PID 1 that reaps and forwards signals
   -h, --help                show this help
 

@@ -53,6 +53,12 @@ export interface NsExecOptions {
   hosts?: string;
   resolvConf?: string;
   tty: boolean;
+  /**
+   * With `tty` and no root of its own: a directory (e.g. /proc/PID/root of a
+   * container) whose dev/pts/ptmx gives the terminal, resolved inside it, so
+   * the command's terminal is one of the container's /dev/pts/N.
+   */
+  ptyRoot?: string;
   /** Pass our stdin to the command; otherwise it reads /dev/null (docker run without -i). */
   stdin: boolean;
   init: boolean;

@@ -6,7 +6,7 @@
  */
 import { chmodSync, chownSync, closeSync, fchownSync, fstatSync, openSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MS, O, S_IF, SysError, makedev, mknod, mount } from "@box/sys";
+import { MS, O, S_IF, SysError, makedev, mknod, mount, ptyPeer } from "@box/sys";
 import type { IdMap, NsExecOptions } from "./options.js";
 import { RootDir, fdPath } from "./inroot.js";
 
@@ -79,7 +79,7 @@ function remountReadonly(rootDir: RootDir, target: string, extra = 0): void {
  * would otherwise send the device nodes, and the /etc staging files, to
  * that path on the host (the CVE-2019-16884 / CVE-2023-27561 class).
  */
-function setupDev(rootDir: RootDir, o: NsExecOptions, console?: Console): number {
+function setupDev(rootDir: RootDir, o: NsExecOptions, console?: Console | "allocate"): { devFd: number; pty?: ContainerPty } {
   const own = owner(o);
   const ids = own ? `,uid=${own.uid},gid=${own.gid}` : "";
   mountAt(rootDir, "/dev", "dir", { source: "tmpfs", fstype: "tmpfs", flags: MS.NOSUID | MS.STRICTATIME, data: `mode=755,${DOCKER_TMPFS}${ids}` });
@@ -101,18 +101,46 @@ function setupDev(rootDir: RootDir, o: NsExecOptions, console?: Console): number
   mkdirSync(join(dev, "mqueue"));
   // mqueue belongs to the IPC namespace of the mounting thread: ours, after unshare.
   mount({ source: "mqueue", target: join(dev, "mqueue"), fstype: "mqueue", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC });
-  if (console !== undefined) bindConsole(dev, console, own);
-  void o;
-  return devFd;
+  let pty: ContainerPty | undefined;
+  if (console === "allocate") {
+    pty = allocatePty(join(dev, "pts", "ptmx"));
+    bindConsole(dev, { fd: pty.slave }, own);
+  } else if (console !== undefined) bindConsole(dev, console, own);
+  return { devFd, pty };
+}
+
+/** A terminal of the container's own devpts: what `tty` inside calls /dev/pts/N, as with Docker. */
+export interface ContainerPty {
+  master: number;
+  slave: number;
+  index: number;
+}
+
+/** Open ptmx (a path under a devpts just mounted, or resolved inside a root) and take a pty from it. */
+export function allocatePty(ptmx: string | number): ContainerPty {
+  const master = typeof ptmx === "number" ? ptmx : openSync(ptmx, O.RDWR | O.NOCTTY | O.CLOEXEC);
+  try {
+    const st = fstatSync(master);
+    // ptmx is the char device 5:2, in a devpts or as /dev/ptmx beside one.
+    if (!st.isCharacterDevice() || st.rdev !== 0x502) throw new Error(`${typeof ptmx === "number" ? "ptmx" : ptmx}: not the ptmx device (5:2)`);
+    const { slave, index } = ptyPeer(master);
+    return { master, slave, index };
+  } catch (e) {
+    closeSync(master);
+    throw e;
+  }
 }
 
 /** Linux's UNIX98 pty slave majors (/dev/pts/N): 136 to 143. */
 const PTY_SLAVE_MAJORS = [136, 143];
 
-/** The terminal that becomes /dev/console: an open fd of it, and its path on the host. */
+/**
+ * The terminal that becomes /dev/console: an open fd of it, and its path
+ * on the host when it was opened there (not in the container's devpts).
+ */
 export interface Console {
   fd: number;
-  path: string;
+  path?: string;
 }
 
 /**
@@ -126,15 +154,17 @@ export interface Console {
 function bindConsole(dev: string, console: Console, own?: { uid: number; gid: number }): void {
   const st = fstatSync(console.fd);
   const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
+  const what = console.path ?? `fd ${console.fd}`;
   if (!st.isCharacterDevice() || major < PTY_SLAVE_MAJORS[0]! || major > PTY_SLAVE_MAJORS[1]!) {
-    throw new Error(`/dev/console: ${console.path} is not a pseudo-terminal slave`);
+    throw new Error(`/dev/console: ${what} is not a pseudo-terminal slave`);
   }
-  const src = openSync(console.path, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+  // One of the container's own devpts is a mount of this namespace: bound from its fd as it is.
+  const src = console.path !== undefined ? openSync(console.path, O.PATH | O.NOFOLLOW | O.CLOEXEC) : console.fd;
   let dst: number | undefined;
   try {
     const again = fstatSync(src);
     if (again.rdev !== st.rdev || again.ino !== st.ino || again.dev !== st.dev) {
-      throw new Error(`/dev/console: ${console.path} is no longer the terminal box opened`);
+      throw new Error(`/dev/console: ${what} is no longer the terminal box opened`);
     }
     const target = join(dev, "console");
     writeFileSync(target, "", { mode: 0o600, flag: "wx" });
@@ -145,7 +175,7 @@ function bindConsole(dev: string, console: Console, own?: { uid: number; gid: nu
   } catch (e) {
     throw new Error("mount /dev/console", { cause: e });
   } finally {
-    closeSync(src);
+    if (src !== console.fd) closeSync(src);
     if (dst !== undefined) closeSync(dst);
   }
 }
@@ -221,7 +251,7 @@ export function defaultResolvConf(hostText?: string): string {
  * namespace, so a failure half-way leaves nothing on the host: the
  * namespace and its mounts die with the process.
  */
-export function prepareRoot(o: NsExecOptions, console?: Console): void {
+export function prepareRoot(o: NsExecOptions, console?: Console | "allocate"): ContainerPty | undefined {
   const root = o.root!;
   // Slave, not private: host unmounts still reach us, ours never reach the host.
   mount({ target: "/", flags: MS.REC | MS.SLAVE });
@@ -229,8 +259,9 @@ export function prepareRoot(o: NsExecOptions, console?: Console): void {
   mount({ source: root, target: root, flags: MS.BIND | MS.REC });
   const rootDir = new RootDir(root);
   let devFd: number | undefined;
+  let pty: ContainerPty | undefined;
   try {
-    devFd = setupDev(rootDir, o, console);
+    ({ devFd, pty } = setupDev(rootDir, o, console));
     setupSys(rootDir, o);
     const proc = rootDir.mkdirp("/proc", 0o555);
     closeSync(proc);
@@ -254,6 +285,13 @@ export function prepareRoot(o: NsExecOptions, console?: Console): void {
     }
     setupEtc(fdPath(devFd), rootDir, o);
     if (o.readOnly) mount({ target: root, flags: MS.BIND | MS.REMOUNT | MS.RDONLY });
+    return pty;
+  } catch (e) {
+    if (pty) {
+      closeSync(pty.master);
+      closeSync(pty.slave);
+    }
+    throw e;
   } finally {
     if (devFd !== undefined) closeSync(devFd);
     rootDir.close();

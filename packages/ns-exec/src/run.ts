@@ -9,11 +9,11 @@ import { closeSync, openSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
-import { CLONE, O, SysError, getWinSize, linkUp, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
+import { CLONE, O, RESOLVE, SysError, getWinSize, linkUp, openat2, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
 import { NAMESPACES } from "./namespaces.js";
 import type { NsExecOptions } from "./options.js";
 import { validate } from "./options.js";
-import { prepareRoot, type Console } from "./rootfs.js";
+import { allocatePty, prepareRoot, type Console } from "./rootfs.js";
 import { RootDir } from "./inroot.js";
 import { resolveIdentity, type Identity } from "./passwd.js";
 import { loadFilter } from "@box/seccomp";
@@ -180,17 +180,21 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
     }
   }
 
-  let pty: { master: number; slave: string } | undefined;
+  // The terminal. With a root of its own, the container's devpts gives it
+  // (prepareRoot), so that `tty` inside says /dev/pts/0 as with Docker; an
+  // exec takes one from the container's devpts through ptyRoot; otherwise
+  // (no root of its own to put one in) a host pty.
+  let master: number | undefined;
   let slaveFd: number | undefined;
-  // The terminal that becomes /dev/console, as an fd: bound from the fd, never
-  // from a path that something could swap between check and mount.
-  let console: Console | undefined;
+  let console: Console | "allocate" | undefined;
   if (o.tty && !detach) {
-    pty = openpty();
-    slaveFd = openSync(pty.slave, O.RDWR | O.NOCTTY | O.CLOEXEC);
-    console = { fd: slaveFd, path: pty.slave };
-    const size = process.stdout.isTTY ? getWinSize(1) : null;
-    if (size) setWinSize(pty.master, size);
+    if (o.root !== undefined && o.unshare.mount) console = "allocate";
+    else if (o.ptyRoot !== undefined) ({ master, slave: slaveFd } = ptyIn(o.ptyRoot));
+    else {
+      const pty = openpty();
+      master = pty.master;
+      slaveFd = openSync(pty.slave, O.RDWR | O.NOCTTY | O.CLOEXEC);
+    }
   } else if (o.tty) {
     const stdin = readlinkSync("/proc/self/fd/0");
     if (!stdin.startsWith("/dev/pts/")) throw new ExitError(`tty: stdin is ${stdin}, not a terminal`, 1);
@@ -210,7 +214,10 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
     // Names resolve in the image's /etc/passwd: only now is the root in place.
     id = identity(o);
     env = environment(o, id);
-    if (o.root !== undefined && o.unshare.mount) prepareRoot(o, console);
+    if (o.root !== undefined && o.unshare.mount) {
+      const pty = prepareRoot(o, console);
+      if (pty) ({ master, slave: slaveFd } = pty);
+    }
   } catch (e) {
     // Back to the host's mounts, where the caller cleans up (its rootfs is
     // busy only in the namespace being abandoned). If we never left them
@@ -228,6 +235,11 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
       throw new ExitError(`${e.message}: ns-exec needs root to make namespaces and mounts; rootless use is not supported yet`, 1);
     }
     throw e;
+  }
+
+  if (master !== undefined) {
+    const size = process.stdout.isTTY ? getWinSize(1) : null;
+    if (size) setWinSize(master, size);
   }
 
   // Handlers go in before the spawn: a signal that arrives while the
@@ -330,7 +342,7 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
 
   let relayDone: Promise<void> = Promise.resolve();
   let restoreTty = () => {};
-  if (pty) relayDone = relay(pty.master, o.stdin, (r) => (restoreTty = r));
+  if (master !== undefined) relayDone = relay(master, o.stdin, (r) => (restoreTty = r));
 
   const [code, signal] = await exit;
   await statusDone;
@@ -385,4 +397,18 @@ function relay(master: number, withStdin: boolean, setRestore: (f: () => void) =
     out.on("error", done);
     out.on("close", done);
   });
+}
+
+/** A pty from ROOT/dev/pts/ptmx, the path resolved inside ROOT (a container's symlinks stay in it). */
+function ptyIn(root: string): { master: number; slave: number } {
+  const dir = openSync(root, O.PATH | O.DIRECTORY | O.CLOEXEC);
+  try {
+    const ptmx = openat2(dir, "dev/pts/ptmx", O.RDWR | O.NOCTTY | O.CLOEXEC, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS);
+    const { master, slave } = allocatePty(ptmx);
+    return { master, slave };
+  } catch (e) {
+    throw new Error(`tty: a terminal from ${root}/dev/pts/ptmx`, { cause: e });
+  } finally {
+    closeSync(dir);
+  }
 }

@@ -182,6 +182,25 @@ export function openpty(): { master: number; slave: string } {
   return { master, slave: buf.toString("utf8", 0, buf.indexOf(0)) };
 }
 
+const TIOCSPTLCK = 0x40045431;
+const TIOCGPTN = 0x80045430;
+const TIOCGPTPEER = 0x5441;
+
+/**
+ * A pseudo-terminal from the devpts instance whose ptmx is already open as
+ * `master` (e.g. a container's /dev/pts/ptmx): unlocked, and its slave opened
+ * through the master with TIOCGPTPEER (Linux 4.13), never by a path. The
+ * slave's number is what the container sees as /dev/pts/N.
+ */
+export function ptyPeer(master: number): { slave: number; index: number } {
+  const zero = Buffer.alloc(4);
+  check(libc.ioctl(master, TIOCSPTLCK, "void *", zero), "ioctl", () => `TIOCSPTLCK fd=${master}`);
+  const n = Buffer.alloc(4);
+  check(libc.ioctl(master, TIOCGPTN, "void *", n), "ioctl", () => `TIOCGPTN fd=${master}`);
+  const slave = check(libc.ioctl(master, TIOCGPTPEER, "int", O_RDWR | O_NOCTTY | O_CLOEXEC), "ioctl", () => `TIOCGPTPEER fd=${master}`);
+  return { slave, index: n.readInt32LE(0) };
+}
+
 export interface WinSize {
   rows: number;
   cols: number;

@@ -75,6 +75,8 @@ export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> 
   o.rlimits = spec.rlimits;
   o.seccomp = spec.seccomp;
   o.tty = flag(a, "tty");
+  // The terminal comes from the container's own devpts: `tty` inside says /dev/pts/N, as Docker.
+  if (o.tty) o.ptyRoot = `/proc/${pid}/root`;
   o.stdin = flag(a, "interactive");
   o.dieWithParent = true;
   o.command = cmd;

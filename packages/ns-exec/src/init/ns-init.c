@@ -136,6 +136,9 @@ struct opts {
   char **argv;
 };
 
+/* Set once PR_SET_PDEATHSIG is armed (-k). */
+static int pdeath_armed;
+
 static void wait_go(void) {
   char c;
   ssize_t n;
@@ -143,6 +146,15 @@ static void wait_go(void) {
   while (n < 0 && errno == EINTR);
   if (n != 1)
     die(1, n < 0 ? errno : 0, "read sync fd 3%s", n == 0 ? ": parent went away" : "");
+  /* ns-exec keeps its end open for as long as it runs. A parent killed
+   * after it said "go" but before our PR_SET_PDEATHSIG took effect sent no
+   * signal (and getppid() is 0 across the PID namespace): a hung-up pipe
+   * says it is gone, and the command must not start without it. */
+  if (pdeath_armed) {
+    struct pollfd p = {.fd = 3, .events = 0};
+    if (poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))
+      die(1, 0, "parent went away");
+  }
   close(3);
 }
 
@@ -501,7 +513,7 @@ int main(int argc, char **argv) {
     read_filter(&o);
   /* A foreground container dies with ns-exec rather than leak. */
   if (o.pdeathsig)
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    pdeath_armed = prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0;
   if (o.userns)
     enter_userns();
   else if (o.sync)
