@@ -1,8 +1,9 @@
 /**
  * Classic BPF for seccomp: the few opcodes a filter needs, and a small
  * assembler with labels. Conditional jumps reach at most 255 instructions
- * ahead (8-bit offsets); the compiler keeps them short and uses `ja`
- * (32-bit offset) for long ones, and the assembler refuses anything else.
+ * ahead (8-bit offsets): `jmp` must stay that short (the assembler refuses
+ * anything else), `jmpFar` becomes a conditional jump over a `ja` (32-bit
+ * offset) only where its target is out of reach.
  */
 
 export const BPF = {
@@ -50,7 +51,7 @@ export type Target = string | 0;
 
 type Item =
   | { label: string }
-  | { code: number; k: number; jt?: Target; jf?: Target; ja?: string };
+  | { code: number; k: number; jt?: Target; jf?: Target; ja?: string; far?: string };
 
 export class Assembler {
   private items: Item[] = [];
@@ -81,6 +82,12 @@ export class Assembler {
     return this;
   }
 
+  /** Go to `to`, however far, when the condition holds; fall through otherwise. */
+  jmpFar(code: number, k: number, to: string): this {
+    this.items.push({ code, k: k >>> 0, far: to });
+    return this;
+  }
+
   ja(to: string): this {
     this.items.push({ code: BPF.JA, k: 0, ja: to });
     return this;
@@ -92,13 +99,33 @@ export class Assembler {
   }
 
   assemble(): Insn[] {
-    const at = new Map<string, number>();
-    let pc = 0;
-    for (const it of this.items) {
+    const labels = new Set<string>();
+    for (const it of this.items)
       if ("label" in it) {
-        if (at.has(it.label)) throw new Error(`bpf: label ${it.label} defined twice`);
-        at.set(it.label, pc);
-      } else pc++;
+        if (labels.has(it.label)) throw new Error(`bpf: label ${it.label} defined twice`);
+        labels.add(it.label);
+      }
+    // Far jumps start as one conditional jump and grow into two where the
+    // target is out of reach; growing only lengthens other jumps, so this settles.
+    const long = new Set<Item>();
+    const size = (it: Item) => ("label" in it ? 0 : it.far !== undefined && long.has(it) ? 2 : 1);
+    let at = new Map<string, number>();
+    for (let grew = true; grew; ) {
+      at = new Map();
+      let pc = 0;
+      for (const it of this.items) {
+        if ("label" in it) at.set(it.label, pc);
+        pc += size(it);
+      }
+      grew = false;
+      pc = 0;
+      for (const it of this.items) {
+        if (!("label" in it) && it.far !== undefined && !long.has(it) && (at.get(it.far) ?? 0) - pc - 1 > 255) {
+          long.add(it);
+          grew = true;
+        }
+        pc += size(it);
+      }
     }
     const out: Insn[] = [];
     const rel = (t: Target | undefined, pc: number, wide: boolean): number => {
@@ -112,7 +139,11 @@ export class Assembler {
     for (const it of this.items) {
       if ("label" in it) continue;
       const pc = out.length;
-      if (it.ja !== undefined) out.push({ code: it.code, jt: 0, jf: 0, k: rel(it.ja, pc, true) });
+      if (it.far !== undefined && long.has(it)) {
+        out.push({ code: it.code, k: it.k, jt: 0, jf: 1 });
+        out.push({ code: BPF.JA, jt: 0, jf: 0, k: rel(it.far, pc + 1, true) });
+      } else if (it.far !== undefined) out.push({ code: it.code, k: it.k, jt: rel(it.far, pc, false), jf: 0 });
+      else if (it.ja !== undefined) out.push({ code: it.code, jt: 0, jf: 0, k: rel(it.ja, pc, true) });
       else out.push({ code: it.code, k: it.k, jt: rel(it.jt, pc, false), jf: rel(it.jf, pc, false) });
     }
     if (out.length > MAX_INSNS) throw new Error(`bpf: program has ${out.length} instructions, the kernel takes at most ${MAX_INSNS}`);

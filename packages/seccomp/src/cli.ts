@@ -5,7 +5,7 @@ import { ALL_CAPS } from "./caps.js";
 import { compileProfile } from "./compile.js";
 import { DEFAULT_PROFILE_PATH, parseProfile } from "./profile.js";
 import { encode } from "./bpf.js";
-import { isArch, hostArch, syscallNumber, type Arch } from "./syscalls/index.js";
+import { isAbi, isArch, hostArch, syscallNumber, type AbiName, type Arch } from "./syscalls/index.js";
 
 export const HELP = `Usage:
  seccomp compile [--arch ARCH] [--caps MASK] [--kernel VERSION] PROFILE
@@ -22,7 +22,8 @@ compile writes struct sock_filter[] (8 bytes an instruction, this machine's
 byte order) to stdout: what 'ns-exec --seccomp FILE' takes.
 
 Options:
-     --arch ARCH        x86_64 or aarch64 (default: this machine's)
+     --arch ARCH        x86_64 or aarch64 (default: this machine's); resolve
+                          also takes the other ABIs: i386 and x32
      --caps MASK        the container's capabilities, hex as CapBnd in
                           /proc/PID/status: rules with includes/excludes
                           caps follow them (default: all)
@@ -37,6 +38,12 @@ function arch(v: string | undefined): Arch {
   if (a === undefined) throw new UsageError(`no syscall table for this machine (${process.arch}); give --arch`);
   if (!isArch(a)) throw new UsageError(`--arch ${a}: unknown (x86_64 or aarch64)`);
   return a;
+}
+
+function abi(v: string | undefined): AbiName {
+  if (v === undefined || isArch(v)) return arch(v);
+  if (!isAbi(v)) throw new UsageError(`--arch ${v}: unknown (x86_64, aarch64, i386 or x32)`);
+  return v;
 }
 
 function read(file: string): Buffer {
@@ -78,7 +85,7 @@ export const seccompTool: Tool = {
         return 0;
       case "resolve": {
         if (!rest.length) throw new UsageError("resolve needs a syscall NAME");
-        const a = arch(str(p, "arch"));
+        const a = abi(str(p, "arch"));
         let missing = 0;
         for (const n of rest) {
           const nr = syscallNumber(a, n);

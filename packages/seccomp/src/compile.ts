@@ -5,23 +5,26 @@
  * 1. Docker's setupSeccomp: keep the rules whose includes hold and whose
  *    excludes do not, for this architecture, these capabilities (the
  *    container's bounding set) and this kernel.
- * 2. runc: skip names unknown on this architecture (chown32 on x86_64), skip
- *    rules whose action is the default one, split a rule with two conditions
- *    on one argument into one rule per condition (ORed).
- * 3. runc's patchbpf: a syscall numbered above every one the profile names
- *    gets ENOSYS instead of the default action, so that a libc probing a
- *    newer syscall falls back to the old one.
- *
- * The program checks the architecture first. Other architectures (i386
- * syscalls through int 0x80, x32) are killed: Docker's archMap would allow
- * them through their own tables, which box does not carry yet.
+ * 2. runc: skip names unknown on an ABI (chown32 on x86_64), skip rules
+ *    whose action is the default one, split a rule with two conditions on one
+ *    argument into one rule per condition (ORed).
+ * 3. libseccomp: every ABI the profile asks for (Docker's archMap: x86_64
+ *    brings i386 and x32) gets its own branch with its own numbers; on a
+ *    32-bit ABI only the low word of an argument is compared; on i386 a rule
+ *    for a socket or SysV IPC call also matches socketcall(2)/ipc(2) with that
+ *    call number (the rule's condition on argument 0 gives way to it, as in
+ *    libseccomp's abi_rule_add); an unconditional rule for a syscall
+ *    overrides its conditional ones. An unknown audit arch is killed.
+ * 4. runc's patchbpf: a syscall numbered above every one the profile names
+ *    (on its ABI) gets ENOSYS instead of the default action, so that a libc
+ *    probing a newer syscall falls back to the old one.
  */
 import { release } from "node:os";
 import { Assembler, BPF, DATA, RET, encode, type Insn } from "./bpf.js";
 import { ALL_CAPS, capNames, normaliseCap } from "./caps.js";
 import type { Arg, Filter, Profile } from "./profile.js";
 import { ProfileError } from "./profile.js";
-import { ARCHES, hostArch, syscallNumber, type Arch } from "./syscalls/index.js";
+import { ABIS, ARCHES, hostArch, multiplexed, syscallNumber, type Abi, type AbiName, type Arch } from "./syscalls/index.js";
 
 export interface CompileOptions {
   /** Default: the machine's own. */
@@ -76,12 +79,21 @@ export interface Rule {
   action: number;
 }
 
-/** Steps 1 and 2: the profile reduced to concrete rules for one machine. */
-export function resolveRules(p: Profile, o: Required<CompileOptions>): { defaultAction: number; rules: Rule[] } {
+/** A profile rule Docker keeps for this machine, before names become numbers. */
+interface Selected {
+  names: string[];
+  /** One set per rule runc makes of it; conditions within a set are ANDed. */
+  condSets: Arg[][];
+  action: number;
+}
+
+/** Step 1: Docker's rule selection and runc's splitting, the same for every ABI. */
+function selectRules(p: Profile, o: Required<CompileOptions>): { defaultAction: number; selected: Selected[] } {
   const arch = ARCHES[o.arch];
   const caps = capNames(o.caps);
   const archNames: readonly string[] = arch.names;
   const defaultAction = actionValue(p.defaultAction, p.defaultErrnoRet);
+  // Docker compares "arches" with the engine's own GOARCH, once, for every ABI of the filter.
   const applies = (inc: Filter | null | undefined, exc: Filter | null | undefined): boolean => {
     if (exc) {
       if (exc.arches?.some((a) => archNames.includes(a))) return false;
@@ -95,34 +107,96 @@ export function resolveRules(p: Profile, o: Required<CompileOptions>): { default
     }
     return true;
   };
-  const rules: Rule[] = [];
+  const selected: Selected[] = [];
   for (const r of p.syscalls ?? []) {
     if (!applies(r.includes, r.excludes)) continue;
     const action = actionValue(r.action, r.errnoRet, EPERM);
     if (action === defaultAction) continue;
-    const names = r.name !== undefined ? [r.name] : (r.names ?? []);
     const args = r.args ?? [];
     const perIndex = new Map<number, number>();
     for (const a of args) perIndex.set(a.index, (perIndex.get(a.index) ?? 0) + 1);
     const split = [...perIndex.values()].some((n) => n > 1);
-    const condSets = split ? args.map((a) => [a]) : [args];
-    for (const name of names) {
-      const nr = syscallNumber(o.arch, name);
-      if (nr === undefined) continue;
-      for (const conds of condSets) rules.push({ nr, name, conds, action });
+    selected.push({ names: r.name !== undefined ? [r.name] : (r.names ?? []), condSets: split ? args.map((a) => [a]) : [args], action });
+  }
+  return { defaultAction, selected };
+}
+
+/** Step 2 for one ABI: names to that ABI's numbers, with i386's multiplexers. */
+function abiRules(abi: AbiName, selected: Selected[]): Rule[] {
+  const rules: Rule[] = [];
+  for (const s of selected) {
+    for (const name of s.names) {
+      const nr = syscallNumber(abi, name);
+      const mux = multiplexed(abi, name);
+      for (const conds of s.condSets) {
+        // libseccomp's abi_rule_add: the call number takes argument 0's place;
+        // conditions on other arguments stay, though socketcall's are not the call's.
+        if (mux) rules.push({ nr: mux.nr, name, conds: [{ index: 0, value: mux.call, op: "SCMP_CMP_EQ" }, ...conds.filter((c) => c.index !== 0)], action: s.action });
+        if (nr !== undefined) rules.push({ nr, name, conds, action: s.action });
+      }
     }
   }
-  return { defaultAction, rules };
+  return rules;
+}
+
+/** Steps 1 and 2: the profile reduced to concrete rules for one ABI (default: the machine's own). */
+export function resolveRules(p: Profile, o: Required<CompileOptions>, abi: AbiName = ARCHES[o.arch].abi): { defaultAction: number; rules: Rule[] } {
+  const { defaultAction, selected } = selectRules(p, o);
+  return { defaultAction, rules: abiRules(abi, selected) };
+}
+
+/**
+ * The ABIs the filter covers, the machine's own first: those the profile
+ * names in `architectures`, or in the `archMap` entry of the machine's own
+ * (Docker's setupSeccomp), that box carries a table for. libseccomp always
+ * adds the native one.
+ */
+export function filterAbis(p: Profile, arch: Arch): AbiName[] {
+  const native = ARCHES[arch];
+  const wanted = new Set<string>(p.architectures ?? []);
+  for (const m of p.archMap ?? []) if (m.architecture === native.scmp) for (const s of m.subArchitectures ?? []) wanted.add(s);
+  return [native.abi, ...native.compat.filter((c) => wanted.has(ABIS[c].scmp))];
 }
 
 const hi32 = (v: number) => Math.floor(v / 0x100000000) >>> 0;
 const lo32 = (v: number) => v >>> 0;
 
-/** Jump to `pass` when the condition holds, to `fail` otherwise; falls through to `pass` when it is next. */
-function emitCond(a: Assembler, c: Arg, pass: string, fail: string): void {
+/**
+ * Jump to `pass` when the condition holds, to `fail` otherwise. On a 32-bit
+ * ABI only the low word counts and the value is cut to 32 bits, as libseccomp
+ * does ("implicitly strips off the upper 32 bit").
+ */
+function emitCond(a: Assembler, c: Arg, pass: string, fail: string, args32: boolean): void {
   const lo = DATA.argLo(c.index);
   const hi = DATA.argHi(c.index);
   const v = c.value;
+  const m = c.valueTwo ?? 0;
+  if (args32) {
+    switch (c.op) {
+      case "SCMP_CMP_EQ":
+        a.ld(lo).jmp(BPF.JEQ_K, lo32(v), pass, fail);
+        break;
+      case "SCMP_CMP_NE":
+        a.ld(lo).jmp(BPF.JEQ_K, lo32(v), fail, pass);
+        break;
+      case "SCMP_CMP_MASKED_EQ":
+        a.ld(lo).and(lo32(v)).jmp(BPF.JEQ_K, lo32(m), pass, fail);
+        break;
+      case "SCMP_CMP_GT":
+        a.ld(lo).jmp(BPF.JGT_K, lo32(v), pass, fail);
+        break;
+      case "SCMP_CMP_GE":
+        a.ld(lo).jmp(BPF.JGE_K, lo32(v), pass, fail);
+        break;
+      case "SCMP_CMP_LT":
+        a.ld(lo).jmp(BPF.JGE_K, lo32(v), fail, pass);
+        break;
+      case "SCMP_CMP_LE":
+        a.ld(lo).jmp(BPF.JGT_K, lo32(v), fail, pass);
+        break;
+    }
+    return;
+  }
   switch (c.op) {
     case "SCMP_CMP_EQ":
       a.ld(hi).jmp(BPF.JEQ_K, hi32(v), 0, fail).ld(lo).jmp(BPF.JEQ_K, lo32(v), pass, fail);
@@ -130,11 +204,9 @@ function emitCond(a: Assembler, c: Arg, pass: string, fail: string): void {
     case "SCMP_CMP_NE":
       a.ld(hi).jmp(BPF.JEQ_K, hi32(v), 0, pass).ld(lo).jmp(BPF.JEQ_K, lo32(v), fail, pass);
       break;
-    case "SCMP_CMP_MASKED_EQ": {
-      const d = c.valueTwo ?? 0;
-      a.ld(hi).and(hi32(v)).jmp(BPF.JEQ_K, hi32(d), 0, fail).ld(lo).and(lo32(v)).jmp(BPF.JEQ_K, lo32(d), pass, fail);
+    case "SCMP_CMP_MASKED_EQ":
+      a.ld(hi).and(hi32(v)).jmp(BPF.JEQ_K, hi32(m), 0, fail).ld(lo).and(lo32(v)).jmp(BPF.JEQ_K, lo32(m), pass, fail);
       break;
-    }
     case "SCMP_CMP_GT":
     case "SCMP_CMP_GE": {
       const op = c.op === "SCMP_CMP_GT" ? BPF.JGT_K : BPF.JGE_K;
@@ -153,19 +225,18 @@ function emitCond(a: Assembler, c: Arg, pass: string, fail: string): void {
 
 type Leaf = { ret: number } | { rules: Rule[]; fallback: number };
 
-function emitLeaf(a: Assembler, leaf: Leaf): void {
+function emitLeaf(a: Assembler, leaf: Leaf, args32: boolean): void {
   if ("ret" in leaf) {
     a.ret(leaf.ret);
     return;
   }
-  // Conditional rules in profile order, first match wins; then the
-  // unconditional one (or the default).
+  // Conditional rules in profile order, first match wins; then the default.
   for (const r of leaf.rules) {
     const next = a.newLabel("rule");
     const conds = r.conds;
     conds.forEach((c, i) => {
       const pass = i === conds.length - 1 ? a.newLabel("ok") : a.newLabel("and");
-      emitCond(a, c, pass, next);
+      emitCond(a, c, pass, next, args32);
       a.label(pass);
     });
     a.ret(r.action);
@@ -174,55 +245,77 @@ function emitLeaf(a: Assembler, leaf: Leaf): void {
   a.ret(leaf.fallback);
 }
 
-export function compileProfile(p: Profile, opts: CompileOptions = {}): Insn[] {
-  const arch = opts.arch ?? hostArch();
-  if (arch === undefined) throw new ProfileError(`no syscall table for this machine (${process.arch})`);
-  const o: Required<CompileOptions> = { arch, caps: opts.caps ?? ALL_CAPS, kernel: opts.kernel ?? release() };
-  const { defaultAction, rules } = resolveRules(p, o);
-
+/** Ranges of consecutive numbers with the same outcome, the leaves of one ABI's search tree. */
+function abiRanges(abi: Abi, rules: Rule[], defaultAction: number): { start: number; leaf: Leaf }[] {
   // Per syscall number: one unconditional action, and conditional rules.
   const byNr = new Map<number, { uncond?: number; cond: Rule[] }>();
+  const seen = new Set<string>();
   for (const r of rules) {
+    const key = JSON.stringify([r.nr, r.conds, r.action]);
+    if (seen.has(key)) continue; // i386's socketcall rules repeat once per socket rule
+    seen.add(key);
     const e = byNr.get(r.nr) ?? { cond: [] };
     if (r.conds.length === 0) e.uncond ??= r.action;
     else e.cond.push(r);
     byNr.set(r.nr, e);
   }
-  const maxNr = Math.max(-1, ...byNr.keys());
+  const maxNr = Math.max(abi.nrBase - 1, ...byNr.keys());
   const beyond = defaultAction === RET.ALLOW || defaultAction === RET.LOG ? defaultAction : (RET.ERRNO | ENOSYS) >>> 0;
-
-  // Ranges of consecutive numbers with the same simple outcome, each a leaf
-  // of a binary search tree on the syscall number.
   const ranges: { start: number; leaf: Leaf }[] = [];
-  for (let nr = 0; nr <= maxNr + 1; nr++) {
+  for (let nr = abi.nrBase; nr <= maxNr + 1; nr++) {
     const e = byNr.get(nr);
     let leaf: Leaf;
     if (nr > maxNr) leaf = { ret: beyond };
     else if (!e) leaf = { ret: defaultAction };
-    else if (e.cond.length === 0) leaf = { ret: e.uncond! };
-    else leaf = { rules: e.cond, fallback: e.uncond ?? defaultAction };
+    // libseccomp: an unconditional rule for a syscall replaces its conditional ones.
+    else if (e.uncond !== undefined) leaf = { ret: e.uncond };
+    else leaf = { rules: e.cond, fallback: defaultAction };
     const prev = ranges[ranges.length - 1];
     if (prev && "ret" in prev.leaf && "ret" in leaf && prev.leaf.ret === leaf.ret) continue;
     ranges.push({ start: nr, leaf });
   }
+  return ranges;
+}
+
+/** A binary search over the ranges; A holds the syscall number on every path in. */
+function emitTree(a: Assembler, abi: Abi, rs: { start: number; leaf: Leaf }[]): void {
+  if (rs.length === 1) return emitLeaf(a, rs[0]!.leaf, abi.args32);
+  const mid = rs.length >> 1;
+  const right = a.newLabel("ge");
+  // Leaves load arguments only after their last comparison of the number.
+  a.jmpFar(BPF.JGE_K, rs[mid]!.start, right);
+  emitTree(a, abi, rs.slice(0, mid));
+  a.label(right);
+  emitTree(a, abi, rs.slice(mid));
+}
+
+export function compileProfile(p: Profile, opts: CompileOptions = {}): Insn[] {
+  const arch = opts.arch ?? hostArch();
+  if (arch === undefined) throw new ProfileError(`no syscall table for this machine (${process.arch})`);
+  const o: Required<CompileOptions> = { arch, caps: opts.caps ?? ALL_CAPS, kernel: opts.kernel ?? release() };
+  const { defaultAction, selected } = selectRules(p, o);
+  const abis = filterAbis(p, arch);
+
+  // ABIs that share an audit arch (x86_64 and x32) share a branch, split by number.
+  const byAudit = new Map<number, AbiName[]>();
+  for (const n of abis) byAudit.set(ABIS[n].audit, [...(byAudit.get(ABIS[n].audit) ?? []), n]);
 
   const a = new Assembler();
-  const A = ARCHES[arch];
-  a.ld(DATA.arch).jmp(BPF.JEQ_K, A.audit, "native", 0).ret(RET.KILL_PROCESS).label("native");
-  a.ld(DATA.nr);
-  if (A.x32Bit !== undefined) a.jmp(BPF.JGE_K, A.x32Bit, 0, "notx32").ret(RET.KILL_PROCESS).label("notx32");
-  const tree = (rs: typeof ranges): void => {
-    if (rs.length === 1) return emitLeaf(a, rs[0]!.leaf);
-    const mid = rs.length >> 1;
-    const right = a.newLabel("ge");
-    // A holds the syscall number on every path into the tree (leaves load
-    // arguments only after their last comparison).
-    a.jmp(BPF.JGE_K, rs[mid]!.start, 0, "skip" + right).ja(right).label("skip" + right);
-    tree(rs.slice(0, mid));
-    a.label(right);
-    tree(rs.slice(mid));
-  };
-  tree(ranges);
+  a.ld(DATA.arch);
+  for (const audit of byAudit.keys()) a.jmpFar(BPF.JEQ_K, audit, `arch${audit}`);
+  a.ret(RET.KILL_PROCESS);
+  for (const [audit, names] of byAudit) {
+    a.label(`arch${audit}`).ld(DATA.nr);
+    const group = names.map((n) => ({ name: n, abi: ABIS[n] as Abi })).sort((x, y) => y.abi.nrBase - x.abi.nrBase);
+    const low = group[group.length - 1]!;
+    for (const g of group.slice(0, -1)) a.jmpFar(BPF.JGE_K, g.abi.nrBase, `abi${g.name}`);
+    // x32 numbers with no x32 branch: not an ABI this filter knows.
+    if (low.abi.nrLimit !== undefined && group.length === 1) a.jmp(BPF.JGE_K, low.abi.nrLimit, 0, `in${low.name}`).ret(RET.KILL_PROCESS).label(`in${low.name}`);
+    for (const g of [low, ...group.slice(0, -1)]) {
+      if (g !== low) a.label(`abi${g.name}`);
+      emitTree(a, g.abi, abiRanges(g.abi, abiRules(g.name, selected), defaultAction));
+    }
+  }
   return a.assemble();
 }
 

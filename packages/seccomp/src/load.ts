@@ -18,16 +18,25 @@ export interface LoadOptions extends CompileOptions {
 }
 
 let selfHash: string | undefined;
-/** The compiler's own code, so a changed compiler never reads an old program. */
+/**
+ * The compiler's own code, so a changed compiler never reads an old program:
+ * this module, and the modules it compiles with when they are separate files
+ * (in a tool's bundle this one file holds them all).
+ */
 function compilerHash(): string {
   if (selfHash === undefined) {
-    let self = "";
-    try {
-      self = readFileSync(fileURLToPath(import.meta.url), "utf8");
-    } catch {
-      self = String(Math.random());
-    }
-    selfHash = createHash("sha256").update(self).digest("hex");
+    const h = createHash("sha256");
+    const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+    const parts = ["load", "compile", "bpf", "profile", "caps", ...["index", "x86_64", "i386", "x32", "aarch64", "recent", "multiplexed"].map((t) => `syscalls/${t}`)];
+    parts.forEach((part, i) => {
+      try {
+        h.update(readFileSync(fileURLToPath(i === 0 ? import.meta.url : new URL(`./${part}${ext}`, import.meta.url))));
+      } catch {
+        // only this module itself must be readable
+        if (i === 0) h.update(String(Math.random()));
+      }
+    });
+    selfHash = h.digest("hex");
   }
   return selfHash;
 }

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
  * compiled, with messages that name the rule at fault.
  */
 import { readFileSync } from "node:fs";
+import { SCMP_ARCHES } from "./syscalls/index.js";
 
 export type Op = "SCMP_CMP_NE" | "SCMP_CMP_LT" | "SCMP_CMP_LE" | "SCMP_CMP_EQ" | "SCMP_CMP_GE" | "SCMP_CMP_GT" | "SCMP_CMP_MASKED_EQ";
 
@@ -101,6 +102,20 @@ export function parseProfile(text: string, from = "profile"): Profile {
   if (Array.isArray(v.flags) && v.flags.length) throw new ProfileError(`${from}: flags ${v.flags.join(",")}: not supported yet`);
   if (v.architectures && v.archMap) throw new ProfileError(`${from}: 'architectures' and 'archMap' were specified in the seccomp profile, use either 'architectures' or 'archMap'`);
   if (!isStrList(v.architectures)) throw new ProfileError(`${from}: architectures must be a list of names`);
+  const checkArch = (a: unknown, where: string) => {
+    if (!(SCMP_ARCHES as readonly unknown[]).includes(a)) throw new ProfileError(`${where}: unknown architecture ${JSON.stringify(a)} (SCMP_ARCH_X86_64, SCMP_ARCH_X86, ...)`);
+  };
+  ((v.architectures ?? []) as unknown[]).forEach((a, i) => checkArch(a, `${from}: architectures[${i}]`));
+  if (v.archMap !== undefined && v.archMap !== null) {
+    if (!Array.isArray(v.archMap)) throw new ProfileError(`${from}: archMap must be a list`);
+    v.archMap.forEach((m: unknown, i: number) => {
+      const where = `${from}: archMap[${i}]`;
+      if (!isObj(m)) throw new ProfileError(`${where}: not an object`);
+      checkArch(m.architecture, `${where}: architecture`);
+      if (!isStrList(m.subArchitectures)) throw new ProfileError(`${where}: subArchitectures must be a list of names`);
+      ((m.subArchitectures ?? []) as unknown[]).forEach((a, j) => checkArch(a, `${where}: subArchitectures[${j}]`));
+    });
+  }
   const rules = v.syscalls ?? [];
   if (!Array.isArray(rules)) throw new ProfileError(`${from}: syscalls must be a list`);
   rules.forEach((r: unknown, i: number) => {

@@ -30,3 +30,12 @@ export const RECENT_X86_64: Record<string, number> = {
   uretprobe: 335,
   uprobe: 336,
 };
+
+/**
+ * i386 and x32 share the common numbers above, except map_shadow_stack: it is
+ * "64" (x86_64 only) in syscall_64.tbl and absent from syscall_32.tbl.
+ */
+const { map_shadow_stack: _x86_64Only, ...RECENT_COMPAT } = RECENT_COMMON;
+export const RECENT_I386: Record<string, number> = RECENT_COMPAT;
+/** x32 also has the uprobe trampolines ("common" in syscall_64.tbl). */
+export const RECENT_X32: Record<string, number> = { ...RECENT_COMPAT, ...RECENT_X86_64 };
