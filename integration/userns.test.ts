@@ -128,6 +128,30 @@ describe("box run --userns-remap", () => {
     }
   });
 
+  it("box cp gives a remapped container's files their container ids, running or stopped", async () => {
+    const name = `cp-${h.id}`;
+    expectOk(await h.box("run", "-d", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo f > /f; chown 5:6 /f; touch /ready; sleep 60"));
+    const src = join(h.root, "cp-src");
+    writeFileSync(src, "host\n");
+    const owners = async (path: string) =>
+      expectOk(await h.run(["sh", "-c", `box cp ${name}:${path} - | tar -tvf - --numeric-owner`], { env: h.env })).stdout.split(/\s+/)[1];
+    try {
+      for (let i = 0; i < 100 && (await h.box("exec", name, "test", "-e", "/ready")).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await owners("/f")).toBe("5/6");
+      expectOk(await h.box("cp", src, `${name}:/in`));
+      expect(expectOk(await h.box("exec", name, "stat", "-c", "%u:%g", "/in")).stdout.trim()).toBe("0:0");
+      expectOk(await h.box("stop", "-t", "0", name));
+      expect(await owners("/f")).toBe("5/6");
+      expect(await owners("/bin/busybox")).toBe("0/0");
+      expectOk(await h.box("cp", src, `${name}:/in2`));
+      expectOk(await h.box("start", name));
+      expect(expectOk(await h.box("exec", name, "stat", "-c", "%u:%g", "/in", "/in2")).stdout.trim().split("\n")).toEqual(["0:0", "0:0"]);
+    } finally {
+      await h.box("rm", "-f", name);
+      rmSync(src, { force: true });
+    }
+  });
+
   it("refuses bad settings with one line and exit 125, leaving nothing", async () => {
     const cases: [string[], RegExp][] = [
       [["--userns-remap=nosuchuser-x"], /--userns-remap nosuchuser-x: no user named nosuchuser-x/],

@@ -38,6 +38,7 @@ import { basename, dirname, posix } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import tar from "tar-stream";
 import { ExitError, flag, parseArgs } from "@box/cli";
+import type { IdMap } from "@box/ns-exec";
 import { AT, O, SysError, fchownat, mkdirat, openat, readlinkat, symlinkat, unlinkat } from "@box/sys";
 import { RootDir } from "@box/ns-exec";
 import { openOverlay } from "@box/ovl-mount";
@@ -138,6 +139,30 @@ export interface CtrRoot {
   /** Host ids of the container's root user (its user namespace's uid 0). */
   rootUid: number;
   rootGid: number;
+  /** A remapped container's maps (inside -> outside): what is read out gets the container's ids. */
+  idmap?: { uid: IdMap[]; gid: IdMap[] };
+}
+
+/**
+ * A host id of a remapped container's file as the container's. An id outside
+ * the maps stays as it is: in a stopped container's plain overlay the image's
+ * layers show their own ids, only the upper dir's are the host's.
+ */
+function toContainer(map: IdMap[] | undefined, id: number): number {
+  const m = map?.find((x) => id >= x.outside && id < x.outside + x.count);
+  return m ? m.inside + (id - m.outside) : id;
+}
+
+function procMap(pid: number, which: "uid" | "gid"): IdMap[] {
+  try {
+    return readFileSync(`/proc/${pid}/${which}_map`, "utf8")
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/).map(Number))
+      .filter((f) => f.length === 3 && f.every((n) => Number.isInteger(n)))
+      .map(([inside, outside, count]) => ({ inside: inside!, outside: outside!, count: count! }));
+  } catch {
+    return [];
+  }
 }
 
 function mappedZero(pid: number, which: "uid" | "gid"): number {
@@ -169,7 +194,10 @@ export async function withRoot<T>(p: BoxPaths, c: Ctr, mode: "read" | "write" | 
       throw new Error(`open root of container ${x.id.slice(0, 12)}`, { cause });
     }
     try {
-      return await fn({ root, rootUid: mappedZero(x.state.Pid, "uid"), rootGid: mappedZero(x.state.Pid, "gid") });
+      const uid = procMap(x.state.Pid, "uid");
+      // The host's own user namespace maps every id to itself: nothing to shift.
+      const idmap = uid.length === 1 && uid[0]!.inside === 0 && uid[0]!.outside === 0 ? undefined : { uid, gid: procMap(x.state.Pid, "gid") };
+      return await fn({ root, rootUid: mappedZero(x.state.Pid, "uid"), rootGid: mappedZero(x.state.Pid, "gid"), ...(idmap ? { idmap } : {}) });
     } finally {
       root.close();
     }
@@ -177,14 +205,17 @@ export async function withRoot<T>(p: BoxPaths, c: Ctr, mode: "read" | "write" | 
   if (mode !== "merged" && live(c)) return viaProc(c);
   const dir = containerDir(p, c.id);
   const overlay = async (): Promise<T> => {
-    const { layers } = loadSpec(p, c.id);
+    const { layers, options: o } = loadSpec(p, c.id);
+    // A stopped remapped container: what is written gets its root's host ids, what is read its own.
+    const idmap = o.unshare.user ? { uid: o.uidMap, gid: o.gidMap.length ? o.gidMap : o.uidMap } : undefined;
+    const zero = (m: IdMap[] | undefined) => m?.find((x) => x.inside === 0)?.outside ?? 0;
     const upper = `${dir}/upper`;
     const mfd =
       mode === "write" ? openOverlay({ lower: layers, upper, work: `${dir}/work` }) : openOverlay({ lower: [upper, ...layers], readonly: true });
     try {
       const root = new RootDir(`/proc/self/fd/${mfd}`);
       try {
-        return await fn({ root, rootUid: 0, rootGid: 0 });
+        return await fn({ root, rootUid: zero(idmap?.uid), rootGid: zero(idmap?.gid), ...(idmap ? { idmap } : {}) });
       } finally {
         root.close();
       }
@@ -272,7 +303,7 @@ export function containerSource(r: CtrRoot, path: string, follow: boolean, name:
   const isDir = fstatSync(fd).isDirectory();
   const entries = (function* () {
     try {
-      yield* walkFd(fd, name, () => {
+      const all = walkFd(fd, name, () => {
         const parent = openIn(r, posix.dirname(path), O.PATH | O.DIRECTORY);
         if (parent === null) throw fail(`${path}: parent directory went away`);
         try {
@@ -281,6 +312,8 @@ export function containerSource(r: CtrRoot, path: string, follow: boolean, name:
           closeSync(parent);
         }
       });
+      if (!r.idmap) yield* all;
+      else for (const e of all) yield { ...e, uid: toContainer(r.idmap.uid, e.uid), gid: toContainer(r.idmap.gid, e.gid) };
     } finally {
       closeSync(fd);
     }
