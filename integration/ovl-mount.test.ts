@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mountsUnder } from "../packages/ovl-mount/src/mountinfo.js";
 import { cleanup, mountSkipReason, tempDir } from "../packages/ovl-mount/src/testutil/fixture.js";
 import { readTar } from "../packages/ovl-mount/src/testutil/tar.js";
-import { expectOk, harness, importBusybox, isBuilt } from "./lib/harness.js";
+import { binPath, expectOk, harness, importBusybox, isBuilt } from "./lib/harness.js";
 
-const BIN = "/work/main/packages/ovl-mount/bin/ovl-mount";
+const BIN = binPath("ovl-mount");
 
 interface Run {
   cmd: string;
@@ -62,7 +62,7 @@ function fails(r: Run, message: string | RegExp): void {
 describe("ovl-mount without root", () => {
   it("--help prints the usage on stdout and exits 0", () => {
     const r = ok(ovl(["--help"]));
-    expect(r.stdout, show(r)).toMatch(/^Usage:\n ovl-mount \[--upper DIR --work DIR\] \[--ro\] --target DIR LOWER\.\.\./);
+    expect(r.stdout, show(r)).toMatch(/^Usage:\n ovl-mount \[--upper DIR --work DIR\] \[--ro\] \[--idmap USERNS\] --target DIR LOWER\.\.\./);
     expect(r.stdout, show(r)).toContain("--diff UPPER");
     expect(r.stderr, show(r)).toBe("");
     expect(ok(ovl(["-h"])).stdout).toBe(r.stdout);
@@ -135,6 +135,32 @@ describe.skipIf(skip)("ovl-mount as root", () => {
     const u = ok(ovl(["--umount", d.merged]));
     expect(u.stdout + u.stderr).toBe("");
     expect(mountsUnder(d.merged)).toEqual([]);
+  });
+
+  it("--idmap shows the layers' files through a user namespace's maps, and the upper keeps host ids", () => {
+    // A user namespace that only holds maps, as box makes one for --userns-remap.
+    const holder = spawn("unshare", ["--user", "sleep", "60"], { stdio: "ignore" });
+    try {
+      const ns = `/proc/${holder.pid}/ns/user`;
+      for (let i = 0; i < 100 && fs.readlinkSync(ns) === fs.readlinkSync("/proc/self/ns/user"); i++) spawnSync("sleep", ["0.02"]);
+      fs.writeFileSync(`/proc/${holder.pid}/uid_map`, "0 200000 65536\n");
+      fs.writeFileSync(`/proc/${holder.pid}/gid_map`, "0 300000 65536\n");
+      fs.chownSync(path.join(d.bottom, "gone"), 7, 8);
+      ok(ovl(["--idmap", ns, "--upper", d.upper, "--work", d.work, "--target", d.merged, d.top, d.bottom]));
+      try {
+        const st = fs.statSync(path.join(d.merged, "gone"));
+        expect([st.uid, st.gid]).toEqual([200007, 300008]);
+        fs.writeFileSync(path.join(d.merged, "new"), "n");
+        expect(fs.statSync(path.join(d.upper, "new")).uid).toBe(0);
+      } finally {
+        ok(ovl(["--umount", d.merged]));
+      }
+      // The layers themselves are untouched.
+      expect(fs.statSync(path.join(d.bottom, "gone")).uid).toBe(7);
+      fails(ovl(["--idmap", "/nonexistent", "--target", d.merged, d.top, d.bottom]), /stat \/nonexistent: ENOENT/);
+    } finally {
+      holder.kill("SIGKILL");
+    }
   });
 
   it("takes relative paths from the cwd and --ro", () => {
