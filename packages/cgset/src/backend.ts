@@ -34,6 +34,12 @@ export interface Cgroup {
   readonly dirs: string[];
   /** Move a process (all its threads) into the cgroup. */
   attach(pid: number): void;
+  /**
+   * attach, with the writes on the thread pool, all at once (they share one
+   * RCU grace period): for a caller with other work to do meanwhile, such as
+   * ns-exec preparing the root while ns-init waits.
+   */
+  attachInBackground(pid: number): Promise<void>;
   update(limits: Limits): void;
   stats(): Stats;
   /** Stop every process in the cgroup and below; returns once they are all stopped. */

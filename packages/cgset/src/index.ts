@@ -41,8 +41,18 @@ function readProc(file: string): string {
   }
 }
 
-/** The backend for this host: v1 or v2, from /proc/self/mountinfo and /proc/self/cgroup. */
+let detected: Backend | undefined;
+
+/**
+ * The backend for this host: v1 or v2, from /proc/self/mountinfo and
+ * /proc/self/cgroup; read once per process (box run creates, attaches and
+ * removes a cgroup, and each would parse them again).
+ */
 export function detect(): Backend {
+  return (detected ??= detectNow());
+}
+
+function detectNow(): Backend {
   const layout = layoutOf(parseMountinfo(readProc("/proc/self/mountinfo")), parseProcCgroup(readProc("/proc/self/cgroup")));
   if (!layout) throw new Error("no cgroup hierarchy is mounted (no cgroup or cgroup2 entry in /proc/self/mountinfo)");
   if (layout.version === 1) return new V1Backend(layout.hierarchies);

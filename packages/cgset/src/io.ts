@@ -32,6 +32,12 @@ export interface Io {
   rmdir(dir: string): void;
   /** Names of the subdirectories (child cgroups) of dir. */
   subdirs(dir: string): string[];
+  /**
+   * write, with the write(2) itself on libuv's thread pool: the file is
+   * opened here, the write is queued at once and runs while the caller's
+   * thread goes on (a v1 cgroup.procs write waits out an RCU grace period).
+   */
+  writeInBackground?(file: string, value: string): Promise<void>;
 }
 
 let errnoMap: Map<number, [string, string]> | undefined;
@@ -67,6 +73,21 @@ export const realIo: Io = {
     } finally {
       fs.closeSync(fd);
     }
+  },
+  writeInBackground(file, value) {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_WRONLY);
+    } catch (e) {
+      return Promise.reject(wrap("open", file, e));
+    }
+    return new Promise<void>((resolve, reject) => {
+      fs.write(fd, value, (e) => {
+        fs.closeSync(fd);
+        if (e) reject(wrap("write", file, e));
+        else resolve();
+      });
+    });
   },
   exists(path) {
     return fs.existsSync(path);

@@ -236,14 +236,31 @@ class V1Cgroup implements Cgroup {
     }
   }
 
-  attach(pid: number): void {
-    // Where the process was, to put it back if a later hierarchy refuses it.
+  /** Where a process is in each hierarchy, to put it back if a later one refuses it. */
+  private whereIs(pid: number): Map<string, string> {
     const before = new Map<string, string>();
     const self = readOptional(this.io, `/proc/${pid}/cgroup`) ?? "";
     for (const line of self.split("\n")) {
       const m = /^\d+:([^:]+):(.*)$/.exec(line);
       if (m) before.set([...(m[1] ?? "").split(",")].sort().join(","), m[2] ?? "/");
     }
+    return before;
+  }
+
+  private putBack(pid: number, before: Map<string, string>, done: Target[]): void {
+    for (const t of done) {
+      const was = before.get([...t.h.controllers].sort().join(","));
+      if (was === undefined) continue;
+      try {
+        this.io.write(`${underMount(t.h, was)}/cgroup.procs`, String(pid));
+      } catch {
+        // The process may be gone; the attach error is the one to report.
+      }
+    }
+  }
+
+  attach(pid: number): void {
+    const before = this.whereIs(pid);
     const done: Target[] = [];
     try {
       for (const t of this.targets) {
@@ -251,16 +268,20 @@ class V1Cgroup implements Cgroup {
         done.push(t);
       }
     } catch (e) {
-      for (const t of done) {
-        const was = before.get([...t.h.controllers].sort().join(","));
-        if (was === undefined) continue;
-        try {
-          this.io.write(`${underMount(t.h, was)}/cgroup.procs`, String(pid));
-        } catch {
-          // The process may be gone; the attach error is the one to report.
-        }
-      }
+      this.putBack(pid, before, done);
       throw e;
+    }
+  }
+
+  async attachInBackground(pid: number): Promise<void> {
+    const io = this.io;
+    if (!io.writeInBackground) return this.attach(pid);
+    const before = this.whereIs(pid);
+    const results = await Promise.allSettled(this.targets.map((t) => io.writeInBackground!(`${t.dir}/cgroup.procs`, String(pid))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      this.putBack(pid, before, this.targets.filter((_, i) => results[i]!.status === "fulfilled"));
+      throw failed.reason;
     }
   }
 

@@ -249,6 +249,11 @@ class V2Cgroup implements Cgroup {
     this.io.write(`${this.dir}/cgroup.procs`, String(pid));
   }
 
+  async attachInBackground(pid: number): Promise<void> {
+    if (this.io.writeInBackground) await this.io.writeInBackground(`${this.dir}/cgroup.procs`, String(pid));
+    else this.attach(pid);
+  }
+
   update(l: Limits): void {
     validateLimits(l, this.backend.host(this.dir.slice(0, this.dir.lastIndexOf("/"))));
     this.apply(l, { creating: false });

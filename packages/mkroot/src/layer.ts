@@ -9,7 +9,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { createZstdDecompress, detectCompression, peek, SNIFF_BYTES, toReadable } from "./compression.js";
 import { EntryError, Extractor, type TarEntry } from "./extract.js";
-import "./pax.js";
+import { installPaxRaw } from "./pax.js";
 
 export const MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar";
 export const MEDIA_TYPE_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -126,6 +126,7 @@ export async function unpackLayer(input: NodeJS.ReadableStream | Readable, dir: 
   const tarHash = new Hasher();
   // Loaded on first use: a container run looks layers up but unpacks none.
   const { extract } = await import("tar-stream");
+  installPaxRaw();
   const ex = extract();
   const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, blobHash, tee];
   if (compression === "gzip") stages.push(createGunzip({ chunkSize: 256 * 1024 }));

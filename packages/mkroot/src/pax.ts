@@ -54,7 +54,15 @@ export function splitRecords(buf: Buffer): Map<string, Buffer> {
   return out;
 }
 
-export const paxRawInstalled = install();
+let installed: boolean | undefined;
+
+/**
+ * Wrap tar-stream's decodePax, once, before the first extract: on first use
+ * rather than at load, so that looking images up does not load tar-stream.
+ */
+export function installPaxRaw(): boolean {
+  return (installed ??= install());
+}
 
 /** The undecoded PAX records of an entry, when the wrap is in place. */
 export function rawPax(pax: unknown): Map<string, Buffer> | undefined {

@@ -18,7 +18,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:f
 import { join, resolve } from "node:path";
 import { applyChanges, buildImageConfig, contentKey, goArch, type OciImageConfig } from "./config.js";
 import { AmbiguousImageError, errCode, fsError, ImageConflictError, NoSuchImageError } from "./errors.js";
-import { unpackLayer, type Descriptor } from "./layer.js";
+import type { Descriptor } from "./layer.js";
 import { withLock } from "./lock.js";
 import type { PullOptions, PullResult } from "./pull.js";
 import type { PushOptions, PushResult } from "./push.js";
@@ -187,6 +187,8 @@ export class Store {
       try {
         const layerPath = join(staging, "layer");
         const blobPath = join(staging, "blob");
+        // The extractor (zlib, streams, tar-stream) loads only when a layer is unpacked, not for box run's lookups.
+        const { unpackLayer } = await import("./layer.js");
         const layer = await unpackLayer(input, layerPath, blobPath);
         for (const w of layer.warnings) opts.onWarning?.(w);
 

@@ -4,6 +4,7 @@
  * ip(8) is part of every host this runs on and its errors are readable.
  */
 import { spawnSync, type StdioOptions } from "node:child_process";
+import { SysError, deleteLink, ifIndex } from "@box/sys";
 import { parseCidr, type Cidr } from "./ipv4.js";
 
 const IP = process.env.BOX_IP_COMMAND || "ip";
@@ -48,13 +49,22 @@ export function links(): { name: string; kind?: string }[] {
   return out.map((l) => ({ name: l.ifname, kind: l.linkinfo?.info_kind }));
 }
 
+/** Whether a link of that name is in this thread's network namespace (an ioctl: no `ip` to start). */
 export function linkExists(name: string): boolean {
-  const r = spawnSync(IP, ["link", "show", "dev", name], { stdio: "ignore" });
-  return r.status === 0;
+  try {
+    ifIndex(name);
+    return true;
+  } catch (e) {
+    if (e instanceof SysError && e.code === "ENODEV") return false;
+    throw e;
+  }
 }
 
-/** Delete a link; a link already gone is no error. */
+/** Delete a link; a link already gone is no error. Over netlink: no `ip` to start (see deleteLink). */
 export function linkDelete(name: string, what: string): void {
-  const r = spawnSync(IP, ["link", "del", "dev", name], { encoding: "utf8" });
-  if (r.status !== 0 && linkExists(name)) throw new Error(`${what}: ${IP} link del ${name}: ${r.stderr.trim()}`);
+  try {
+    deleteLink(name);
+  } catch (e) {
+    throw new Error(`${what}: delete link ${name}`, { cause: e });
+  }
 }

@@ -31,8 +31,13 @@ export interface RunHooks {
    * lives and dies with the container's mount namespace). Sync on purpose.
    */
   mountRoot?: () => void;
-  /** Called with the PID of ns-init before it goes on (e.g. to join a cgroup). Sync on purpose. */
-  beforeStart?: (pid: number) => void;
+  /**
+   * Called with the PID of ns-init before it goes on (e.g. to join a cgroup),
+   * as soon as ns-init exists. A promise it returns is awaited before "go";
+   * what it does in the background (cgset's attachInBackground) overlaps
+   * with ns-exec preparing the root.
+   */
+  beforeStart?: (pid: number) => void | Promise<void>;
   /** Called once ns-init is spawned and set free (its pid, as seen from the host). Sync on purpose. */
   started?: (pid: number) => void;
 }
@@ -207,21 +212,10 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   const hostMnt = o.unshare.mount && !detach ? openSync("/proc/thread-self/ns/mnt", O.RDONLY | O.CLOEXEC) : undefined;
   let id: Identity | undefined;
   let env: Record<string, string>;
-  try {
-    enterNamespaces(o);
-    if (o.hostname !== undefined) sethostname(o.hostname);
-    hooks.mountRoot?.();
-    // Names resolve in the image's /etc/passwd: only now is the root in place.
-    id = identity(o);
-    env = environment(o, id);
-    if (o.root !== undefined && o.unshare.mount) {
-      const pty = prepareRoot(o, console);
-      if (pty) ({ master, slave: slaveFd } = pty);
-    }
-  } catch (e) {
-    // Back to the host's mounts, where the caller cleans up (its rootfs is
-    // busy only in the namespace being abandoned). If we never left them
-    // (unshare itself failed), setns may be refused: the first error is the one to tell.
+  // Back to the host's mounts, where the caller cleans up (its rootfs is
+  // busy only in the namespace being abandoned). If we never left them
+  // (unshare itself failed), setns may be refused: the first error is the one to tell.
+  const backToHost = (e: unknown): unknown => {
     if (hostMnt !== undefined) {
       try {
         setns(hostMnt, CLONE.NEWNS, "host mount namespace");
@@ -232,10 +226,35 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
     }
     // A non-root caller gets EPERM from the first unshare: say what is missing.
     if (e instanceof SysError && e.code === "EPERM" && e.syscall === "unshare" && process.geteuid?.() !== 0) {
-      throw new ExitError(`${e.message}: ns-exec needs root to make namespaces and mounts; rootless use is not supported yet`, 1);
+      return new ExitError(`${e.message}: ns-exec needs root to make namespaces and mounts; rootless use is not supported yet`, 1);
     }
-    throw e;
+    return e;
+  };
+  try {
+    enterNamespaces(o);
+    if (o.hostname !== undefined) sethostname(o.hostname);
+    hooks.mountRoot?.();
+    // Names resolve in the image's /etc/passwd: only now is the root in place.
+    id = identity(o);
+    env = environment(o, id);
+  } catch (e) {
+    throw backToHost(e);
   }
+  const withRoot = o.root !== undefined && !!o.unshare.mount;
+  const prepare = () => {
+    try {
+      const pty = prepareRoot(o, console);
+      if (pty) ({ master, slave: slaveFd } = pty);
+    } catch (e) {
+      throw backToHost(e);
+    }
+  };
+  // ns-init waits for "go" before it touches the root (it copies this mount
+  // namespace only then), so it can start first and join its cgroup while the
+  // root is prepared: a v1 cgroup.procs write waits out an RCU grace period.
+  // Not when the root gives the terminal that is to be ns-init's stdio.
+  const spawnFirst = withRoot && console !== "allocate";
+  if (withRoot && !spawnFirst) prepare();
 
   if (master !== undefined) {
     const size = process.stdout.isTTY ? getWinSize(1) : null;
@@ -250,7 +269,8 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   const relaySignals = !o.tty && !detach;
   if (relaySignals) for (const s of FORWARDED) process.on(s, forward);
 
-  const sync = hooks.beforeStart !== undefined || !!o.unshare.user;
+  // ns-init waits for "go" when something must happen first: its cgroup, its id maps, or the root.
+  const sync = hooks.beforeStart !== undefined || !!o.unshare.user || spawnFirst;
   const stdio: StdioOptions = detach
     ? ["inherit", "inherit", "inherit", "pipe", "pipe"]
     : slaveFd !== undefined
@@ -284,15 +304,33 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   });
 
   const pid = child.pid;
+  // Called now, synchronously: what it starts in the background runs while the root is prepared.
+  let before: Promise<void> | undefined;
   if (pid !== undefined && hooks.beforeStart && !o.unshare.user) {
+    const hook = hooks.beforeStart;
+    before = (async () => hook(pid))();
+    before.catch(() => {}); // awaited below; not unhandled meanwhile
+  }
+  if (spawnFirst) {
     try {
-      hooks.beforeStart(pid);
+      prepare();
+    } catch (e) {
+      child.kill("SIGKILL");
+      await before?.catch(() => {});
+      await exit;
+      throw e;
+    }
+  }
+  if (before) {
+    try {
+      await before;
     } catch (e) {
       child.kill("SIGKILL");
       throw e;
     }
-    syncPipe.write("1");
   }
+  // With a user namespace, "go" follows the id maps (the status handler below).
+  if (sync && !o.unshare.user && pid !== undefined) syncPipe.write("1");
 
   if (pid !== undefined) hooks.started?.(pid);
 
@@ -306,14 +344,19 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         if (line === "U" && pid !== undefined) {
-          try {
-            writeIdMaps(pid, o.uidMap, o.gidMap);
-            hooks.beforeStart?.(pid);
+          const go = async () => {
+            try {
+              writeIdMaps(pid, o.uidMap, o.gidMap);
+            } catch (e) {
+              throw new Error(`write id maps of ${pid}: ${(e as Error).message}`);
+            }
+            await hooks.beforeStart?.(pid);
             syncPipe.write("1");
-          } catch (e) {
-            failure = { code: 1, message: `write id maps of ${pid}: ${(e as Error).message}` };
-            child.kill("SIGKILL");
-          }
+          };
+          go().catch((e: unknown) => {
+            failure = { code: 1, message: (e as Error).message };
+            child!.kill("SIGKILL");
+          });
         } else if (line.startsWith("E ")) {
           const m = /^E (\d+) (.*)$/.exec(line);
           failure = { code: Number(m?.[1] ?? 1), message: m?.[2] ?? line };

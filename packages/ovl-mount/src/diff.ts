@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { once } from "node:events";
-import tar from "tar-stream";
+import type tar from "tar-stream";
 import { llistxattr, lgetxattr, SysError } from "@box/sys";
 import { fsCall } from "./fserr.js";
 import {
@@ -303,7 +303,9 @@ export async function writeDiff(upper: string, out: NodeJS.WritableStream, opts:
   const st = fsCall(() => fs.statSync(upper));
   if (!st.isDirectory()) throw new Error(`diff ${upper}: not a directory`);
 
-  const pack = tar.pack();
+  // Loaded on first use: box run imports this package for its mount, not its tar.
+  const { pack: newPack } = (await import("tar-stream")).default;
+  const pack = newPack();
   let outError: unknown;
   const onError = (err: unknown): void => {
     outError ??= err;

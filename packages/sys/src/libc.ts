@@ -54,6 +54,8 @@ export const libc = {
   kill: lib.func("int kill(int pid, int sig)"),
   flock: lib.func("int flock(int fd, int op)"),
   socket: lib.func("int socket(int domain, int type, int protocol)"),
+  send: lib.func("long send(int fd, const void *buf, size_t len, int flags)"),
+  recv: lib.func("long recv(int fd, void *buf, size_t len, int flags)"),
   close: lib.func("int close(int fd)"),
   openat: lib.func("int openat(int dirfd, const char *path, int flags, uint32_t mode)"),
   mkdirat: lib.func("int mkdirat(int dirfd, const char *path, uint32_t mode)"),

@@ -203,7 +203,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
     const cg = makeCgroup(cgPath, limits);
     code = await keepingHostNet(() => nsExec(spec, {
       // ns-init waits on its pipe until this returns: the command never runs outside the cgroup.
-      beforeStart: (pid) => cg.attach(pid),
+      beforeStart: (pid) => cg.attachInBackground(pid),
       mountRoot: mounted.mountRoot,
       started: (pid) => {
         recordPid(paths, id, pid);
@@ -216,7 +216,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   } catch (e) {
     root?.release();
     removeCgroupQuietly(cgPath);
-    dropEndpointQuietly(id);
+    if (plan.mode.kind === "bridge") dropEndpointQuietly(id);
     removeContainerDirs(paths, id);
     releaseName(paths, name);
     if (e instanceof ExitError && (e.exitCode === 126 || e.exitCode === 127)) {
@@ -226,7 +226,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   }
   root?.release();
   // Docker gives the address, the host ports and the cgroup back when a container stops; a start makes them again.
-  dropEndpointQuietly(id);
+  if (plan.mode.kind === "bridge") dropEndpointQuietly(id);
   const oomKilled = oomKilledIn(cgPath);
   removeCgroupQuietly(cgPath);
   if (f.rm) {

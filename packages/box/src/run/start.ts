@@ -121,7 +121,7 @@ export async function startStage(p: BoxPaths, id: string): Promise<number> {
     const cg = makeCgroup(cgPath, rec.Limits ?? {});
     const r = await nsStart(options, {
       // ns-init waits on its pipe until this returns: the command never runs outside the cgroup.
-      beforeStart: (pid) => cg.attach(pid),
+      beforeStart: (pid) => cg.attachInBackground(pid),
       mountRoot: root.mountRoot,
     });
     // Synchronously from here to exit: an exit reaped by this process after
