@@ -103,6 +103,14 @@ describe("box run", () => {
     expect(r.stdout).toBe("1 yes\n/tmp\n1000\nmyhost\nRO\n");
   });
 
+  it("keeps its mounts out of a host whose / is shared (systemd's default): nothing propagates back", async () => {
+    // A mount namespace of the test's own, with / shared as on a systemd host.
+    const script = `${binPath("box")} run --rm --network none busybox true && echo ran; grep -c ' ${h.root}/' /proc/self/mountinfo || true`;
+    const r = expectOk(await h.run(["unshare", "-m", "--propagation", "shared", "sh", "-c", script]));
+    expect(r.stdout).toBe("ran\n0\n");
+    expect(r.stderr).toBe("");
+  });
+
   it("gives -t a terminal", async () => {
     const r = spawnSync("script", ["-qec", `${binPath("box")} run --rm -t busybox sh -c 'test -t 1 && echo TTY; echo $TERM; tty; stat -c %t:%T /dev/console'`, "/dev/null"], {
       env: h.env,

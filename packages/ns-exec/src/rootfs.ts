@@ -253,8 +253,7 @@ export function defaultResolvConf(hostText?: string): string {
  */
 export function prepareRoot(o: NsExecOptions, console?: Console | "allocate"): ContainerPty | undefined {
   const root = o.root!;
-  // Slave, not private: host unmounts still reach us, ours never reach the host.
-  mount({ target: "/", flags: MS.REC | MS.SLAVE });
+  // / is already a slave (enterNamespaces): ours never reach the host.
   // pivot_root needs the new root to be a mount point.
   mount({ source: root, target: root, flags: MS.BIND | MS.REC });
   const rootDir = new RootDir(root);

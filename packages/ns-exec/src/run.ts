@@ -9,7 +9,7 @@ import { closeSync, openSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
-import { CLONE, O, RESOLVE, SysError, getWinSize, linkUp, openat2, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
+import { CLONE, MS, O, RESOLVE, SysError, mount, getWinSize, linkUp, openat2, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
 import { NAMESPACES } from "./namespaces.js";
 import type { NsExecOptions } from "./options.js";
 import { validate } from "./options.js";
@@ -136,6 +136,11 @@ function enterNamespaces(o: NsExecOptions): void {
     flags |= ns.flag;
   }
   if (flags) unshare(flags);
+  // Before any mount of ours: on a host whose / is shared (systemd makes it
+  // so), mounts made in the new namespace would propagate back to the
+  // host's, the overlay included, and outlive the container. Slave, not
+  // private: the host's unmounts still reach us.
+  if (flags & CLONE.NEWNS) mount({ target: "/", flags: MS.REC | MS.SLAVE });
   // A new network namespace starts with lo down; Docker brings it up.
   if (o.unshare.net) linkUp("lo");
 }
