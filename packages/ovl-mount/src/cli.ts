@@ -26,7 +26,7 @@ Options:
      --idmap USERNS   mount the lower layers idmapped with the maps of the
                         user namespace file USERNS (/proc/PID/ns/user): a
                         file of uid 0 in a layer shows as the host uid that
-                        0 maps to there (Linux 6.15+)
+                        0 maps to there (Linux 5.19+)
      --spec FILE      read the mount as JSON {"lower": [...], "upper",
                         "work", "target", "readonly", "idmap"} from FILE, or stdin if -
      --umount DIR     unmount the overlay at DIR

@@ -231,7 +231,7 @@ function addIdmappedLowers(fd: number, lower: string[], idmap: string, log: (fd:
       } catch (err) {
         const msgs = log(fd);
         if (err instanceof SysError && (err.code === "EINVAL" || err.code === "EBADF")) {
-          throw new Error(`fsconfig lowerdir+ (fd of ${dir}): ${err.code}: idmapped layers need overlayfs layers given by fd (Linux 6.15+)${msgs.length ? ": " + msgs.join("; ") : ""}`);
+          throw new Unsupported(`fsconfig lowerdir+ (fd of ${dir}): ${err.code}${msgs.length ? ": " + msgs.join("; ") : ""}`);
         }
         if (err instanceof SysError) throw new FsContextError(err, `fsconfig lowerdir+ (fd of ${dir})`, msgs);
         throw err;
@@ -242,6 +242,45 @@ function addIdmappedLowers(fd: number, lower: string[], idmap: string, log: (fd:
     fds.forEach(closeQuietly);
     throw err;
   } finally {
+    closeQuietly(userns);
+  }
+}
+
+/**
+ * Idmapped layers for kernels that take overlayfs layers only by path
+ * (Linux 5.19 to 6.14): each clone is attached under a private directory,
+ * the overlay is mounted from those paths (mount(2), which any of those
+ * kernels has), and the clones are detached again at once: overlayfs holds
+ * its own. The attached clones exist for the length of this call, in the
+ * caller's mount namespace (box's is the container's own).
+ */
+function mountIdmappedAttached(spec: OverlaySpec): void {
+  const userns = openUserns(spec.idmap!);
+  const dir = fsCall(() => fs.mkdtempSync(path.join(os.tmpdir(), "ovl-idmap-")));
+  const attached: string[] = [];
+  try {
+    spec.lower.forEach((lower, i) => {
+      const at = path.join(dir, i.toString(36));
+      fsCall(() => fs.mkdirSync(at));
+      const fd = idmappedClone(lower, userns);
+      try {
+        moveMount(fd, "", AT.FDCWD, at, MOVE_MOUNT.F_EMPTY_PATH);
+        attached.push(at);
+      } finally {
+        closeQuietly(fd);
+      }
+    });
+    const { idmap: _, ...plain } = spec;
+    mountLegacy({ ...plain, lower: attached });
+  } finally {
+    for (const at of attached) {
+      try {
+        umount2(at, MNT.DETACH);
+      } catch {
+        // nothing more to undo for this one
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
     closeQuietly(userns);
   }
 }
@@ -354,8 +393,16 @@ export function mountOverlay(spec: OverlaySpec, opts: MountOptions = {}): void {
       if (spec.idmap !== undefined) bindIdmapped(only, spec.idmap, spec.target);
       else bindReadonly(only, spec.target);
     } else if (spec.idmap !== undefined) {
-      // mount(2) takes layers only by path: idmapped ones need the new API.
-      mountNew(spec, true);
+      // Layers by fd where the kernel takes them (6.15); attached clones by path before.
+      if (api === "legacy") mountIdmappedAttached(spec);
+      else {
+        try {
+          mountNew(spec, true);
+        } catch (err) {
+          if (!(err instanceof Unsupported)) throw err;
+          mountIdmappedAttached(spec);
+        }
+      }
     } else if (api === "legacy") {
       mountLegacy(spec);
     } else {
