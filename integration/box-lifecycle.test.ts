@@ -161,6 +161,17 @@ describe("box logs", () => {
 });
 
 describe("box exec", () => {
+  it("exec gives the user its supplementary groups from the container's /etc/group, as docker exec", async () => {
+    await runD("--name", "groups", "--network", "none", "busybox", "sh", "-c", "echo extra:x:777:root,nobody >> /etc/group; touch /ready; sleep 300");
+    try {
+      for (let i = 0; i < 100 && (await h.box("exec", "groups", "test", "-e", "/ready")).code !== 0; i++) await sleep(50);
+      expect(expectOk(await h.box("exec", "groups", "id", "-G")).stdout.trim().split(" ")).toContain("777");
+      expect(expectOk(await h.box("exec", "-u", "nobody", "groups", "id", "-G")).stdout.trim().split(" ")).toContain("777");
+    } finally {
+      expectOk(await h.box("rm", "-f", "groups"));
+    }
+  });
+
   it("exec -t gives a terminal of the container's own devpts, as docker exec -t", async () => {
     await runD("--name", "ttyexec", "--network", "none", "busybox", "sleep", "300");
     try {

@@ -11,7 +11,7 @@ import { readFileSync, readlinkSync } from "node:fs";
 
 const SPEC = {
   boolean: ["pid", "mount", "uts", "ipc", "cgroupns", "user", "map-root-user", "read-only", "clear-env", "keep-env", "no-new-privileges", "tty", "init", "help", "version", "detach-on-exit"],
-  string: ["net", "root", "hostname", "cwd", "setuid", "setgid", "join", "hosts", "resolv-conf", "caps", "seccomp"],
+  string: ["net", "root", "hostname", "cwd", "setuid", "setgid", "groups", "join", "hosts", "resolv-conf", "caps", "seccomp"],
   multi: ["env", "uid-map", "gid-map", "join-ns", "bind", "tmpfs", "rlimit", "mask", "ro-path"],
   alias: { p: "pid", m: "mount", u: "uts", i: "ipc", C: "cgroupns", U: "user", r: "root", e: "env", w: "cwd", S: "setuid", G: "setgid", t: "tty", h: "help", n: "net" },
   stopEarly: true,
@@ -83,6 +83,11 @@ export function fromArgv(argv: string[]): ParsedCli {
   o.cwd = str(p, "cwd");
   o.setuid = str(p, "setuid");
   o.setgid = str(p, "setgid");
+  const groups = str(p, "groups");
+  if (groups !== undefined) {
+    if (!/^\d+(,\d+)*$/.test(groups)) throw new UsageError(`--groups ${groups}: want numeric GIDs separated by commas`);
+    o.groups = groups.split(",").map(Number);
+  }
   o.rlimits = list(p, "rlimit").map(parseRlimit);
   o.noNewPrivileges = flag(p, "no-new-privileges");
   o.readOnly = flag(p, "read-only");
@@ -143,6 +148,7 @@ export function toArgv(o: NsExecOptions, files: { hosts?: string; resolvConf?: s
   if (o.cwd !== undefined) a.push("--cwd", o.cwd);
   if (o.setuid !== undefined) a.push("--setuid", o.setuid);
   if (o.setgid !== undefined) a.push("--setgid", o.setgid);
+  if (o.groups !== undefined) a.push("--groups", o.groups.join(","));
   for (const r of o.rlimits) a.push("--rlimit", `${r.name}=${r.soft}:${r.hard}`);
   if (o.noNewPrivileges) a.push("--no-new-privileges");
   if (o.readOnly) a.push("--read-only");

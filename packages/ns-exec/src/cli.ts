@@ -38,6 +38,7 @@ Process:
   -w, --cwd DIR             working directory inside
   -S, --setuid USER         run as USER (name from DIR/etc/passwd, or a number)
   -G, --setgid GROUP        run with GROUP as primary group
+      --groups GID,...      supplementary groups (default: USER's in the root's /etc/group)
       --rlimit NAME=SOFT[:HARD]  e.g. nofile=1024:4096; "unlimited" allowed; repeatable
       --caps MASK           keep only these capabilities (hex, as CapBnd in /proc/PID/status)
       --no-new-privileges   set no_new_privs: setuid binaries gain nothing

@@ -44,6 +44,12 @@ export interface NsExecOptions {
   cwd?: string;
   setuid?: string;
   setgid?: string;
+  /**
+   * Supplementary groups (numeric), instead of the user's from the root's
+   * /etc/group: for a caller that resolved them itself, as box exec does
+   * through /proc/PID/root.
+   */
+  groups?: number[];
   rlimits: Rlimit[];
   noNewPrivileges: boolean;
   readOnly: boolean;

@@ -58,7 +58,8 @@ function identity(o: NsExecOptions): Identity | undefined {
       r.close();
     }
   }
-  return resolveIdentity(o.setuid, o.setgid, passwd, group);
+  const id = resolveIdentity(o.setuid, o.setgid, passwd, group);
+  return o.groups !== undefined ? { ...id, groups: [...new Set([id.gid, ...o.groups])] } : id;
 }
 
 function environment(o: NsExecOptions, id: Identity | undefined): Record<string, string> {

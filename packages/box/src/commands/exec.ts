@@ -70,6 +70,8 @@ export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> 
   o.cwd = wd ?? spec.cwd;
   o.setuid = String(id.uid);
   o.setgid = String(id.gid);
+  // The user's groups in the container's /etc/group, as docker exec gives them.
+  o.groups = id.groups;
   o.caps = spec.caps;
   o.noNewPrivileges = spec.noNewPrivileges;
   o.rlimits = spec.rlimits;
