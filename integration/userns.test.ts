@@ -65,6 +65,10 @@ describe("box run --userns-remap", () => {
       expect(id).toBe("0");
       expect(map!.trim().split(/\s+/).join(" ")).toBe(`0 ${base().uid} 65536`);
       expect(hi).toBe("hi");
+      // box top: the container's processes only (not ns-init's relay outside its PID namespace, nor the host's).
+      const top = expectOk(await h.box("top", name)).stdout.trim().split("\n");
+      expect(top.length, top.join("\n")).toBeLessThanOrEqual(3);
+      expect(top.some((l) => /sleep 60/.test(l) && l.startsWith(String(base().uid)))).toBe(true);
       // ns-exec --join enters the user namespace too, as nsenter --all.
       const j = expectOk(await h.tool("ns-exec", "--join", String(pid), "--", "sh", "-c", "id -u; cat /from-run; cat /proc/self/uid_map"));
       expect(j.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" "))).toEqual(["0", "hi", `0 ${base().uid} 65536`]);

@@ -5,9 +5,13 @@ import { parseArgs, UsageError, ExitError } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
 import { getContainer } from "../container/ops.js";
 
-/** Host pids in the same PID namespace as pid (the container's processes). */
+/**
+ * Host pids in the container's PID namespace: the one pid's children are
+ * in (pid_for_children), which for a remapped container's recorded pid, ns-init's
+ * relay outside it, is the container's, and otherwise its own.
+ */
 export function containerPids(pid: number): number[] {
-  const ns = readlinkSync(`/proc/${pid}/ns/pid`);
+  const ns = readlinkSync(`/proc/${pid}/ns/pid_for_children`);
   const out: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
