@@ -108,7 +108,10 @@ export async function builderCommand(paths: BoxPaths, argv: string[]): Promise<n
   const cacheDir = join(paths.root, "builder", "cache");
   let entries = 0;
   try {
-    entries = readdirSync(cacheDir).length;
+    // Step records, plus each RUN --mount=type=cache directory (under mounts/).
+    const names = readdirSync(cacheDir);
+    entries = names.filter((n) => n !== "mounts").length;
+    if (names.includes("mounts")) entries += readdirSync(join(cacheDir, "mounts")).length;
   } catch {
     // no cache yet
   }
