@@ -170,6 +170,16 @@ describe("box build", () => {
     expect(c.OnBuild).toEqual(["RUN echo child"]);
   });
 
+  it("runs a RUN step in a cgroup of its own, as box run's containers, and removes it after", async () => {
+    const ctx = context({ Dockerfile: "FROM busybox\nRUN (grep -E ':(pids|devices):' /proc/self/cgroup || grep '^0::' /proc/self/cgroup) > /cg\n" });
+    expectOk(await build("--no-cache", "-t", "cg:1", ctx));
+    const lines = expectOk(await h.box("run", "--rm", "cg:1", "cat", "/cg")).stdout.trim().split("\n");
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(new RegExp(`/${h.env.BOX_CGROUP_PARENT ?? "box"}/build-[0-9a-f]{24}$`));
+    expectOk(await h.box("rmi", "cg:1"));
+    expectClean();
+  });
+
   it("fails a RUN with its exit code and step, and leaves nothing half-made", async () => {
     const ctx = context({ Dockerfile: "FROM busybox\nRUN echo before\nRUN echo doomed; exit 3\n" });
     const before = expectOk(await h.box("images", "-q")).stdout;

@@ -1,7 +1,8 @@
 /**
  * A RUN step's process: the same isolation as `box run` (new PID, mount, IPC and UTS
- * namespaces, no network unless --network host, Docker's capabilities, masked paths and seccomp
- * profile), on an overlay of the stage's layers and a fresh upper dir.
+ * namespaces, no network unless --network host, a cgroup with Docker's device list, Docker's
+ * capabilities, masked paths and seccomp profile), on an overlay of the stage's layers and a
+ * fresh upper dir.
  *
  * ns-exec's nsExec is the last thing a process does (it leaves namespace state behind on the
  * main thread), so each step runs in a child: `box __build-run SPEC`. The child mounts the
@@ -9,6 +10,7 @@
  * whatever happens: nothing to unmount on the host.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { ExitError } from "@box/cli";
 import { defaults, nsExec, type BindMount, type NsExecOptions, type TmpfsMount } from "@box/ns-exec";
@@ -16,11 +18,14 @@ import { mountOverlay } from "@box/ovl-mount";
 import { DEFAULT_PROFILE_PATH } from "@box/seccomp";
 import { DOCKER_DEFAULT_CAPS, capMask } from "../run/caps.js";
 import { MASKED_PATHS, READONLY_PATHS } from "../run/spec.js";
+import { cgroupPathOf, makeCgroup, removeCgroupQuietly } from "../container/cgroup.js";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface SandboxSpec {
   options: Omit<NsExecOptions, "caps"> & { caps?: string };
+  /** The step's cgroup (cgset path), as a container's: Docker's device list, gone with the step. */
+  cgroup: string;
   lower: string[];
   upper: string;
   work: string;
@@ -85,14 +90,19 @@ export interface RunningStep {
 /** Start a RUN step as `box __build-run SPEC`; `onOutput` gets its stdout and stderr as they come. */
 export function startStep(specPath: string, s: RunStepInput, onOutput: (chunk: Buffer, stream: 1 | 2) => void): RunningStep {
   const o = stepOptions(s);
-  const spec: SandboxSpec = { options: { ...o, caps: o.caps?.toString(16) }, lower: s.lower, upper: s.upper, work: s.work, target: s.target };
+  const cgroup = cgroupPathOf(`build-${randomBytes(12).toString("hex")}`);
+  const spec: SandboxSpec = { options: { ...o, caps: o.caps?.toString(16) }, cgroup, lower: s.lower, upper: s.upper, work: s.work, target: s.target };
   writeFileSync(specPath, JSON.stringify(spec), { mode: 0o600 });
   const child = spawn(process.execPath, [process.argv[1] as string, "__build-run", specPath], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
   child.stdout.on("data", (c: Buffer) => onOutput(c, 1));
   child.stderr.on("data", (c: Buffer) => onOutput(c, 2));
   const done = new Promise<number>((resolve, reject) => {
     child.on("error", (e) => reject(new Error(`spawn ${process.argv[1]} __build-run`, { cause: e })));
-    child.on("close", (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0)));
+    child.on("close", (code, signal) => {
+      // The step removes its cgroup; a step killed (a failed build, Ctrl-C) leaves it to us.
+      removeCgroupQuietly(cgroup);
+      resolve(code ?? 128 + (signal ? osSignal(signal) : 0));
+    });
   });
   return { done, kill: () => child.kill("SIGKILL") };
 }
@@ -107,9 +117,16 @@ export async function buildRunStage(specPath: string): Promise<number> {
   const spec = JSON.parse(readFileSync(specPath, "utf8")) as SandboxSpec;
   const options: NsExecOptions = { ...spec.options, caps: spec.options.caps !== undefined ? BigInt(`0x${spec.options.caps}`) : undefined };
   try {
-    return await nsExec(options, { mountRoot: () => mountOverlay({ lower: spec.lower, upper: spec.upper, work: spec.work, target: spec.target }) });
+    const cg = makeCgroup(spec.cgroup, {});
+    return await nsExec(options, {
+      // Into its cgroup before the command runs, as box run's containers.
+      beforeStart: (pid) => cg.attachInBackground(pid),
+      mountRoot: () => mountOverlay({ lower: spec.lower, upper: spec.upper, work: spec.work, target: spec.target }),
+    });
   } catch (e) {
     if (e instanceof ExitError) throw e;
     throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
+  } finally {
+    removeCgroupQuietly(spec.cgroup);
   }
 }
