@@ -32,6 +32,13 @@ function positiveInt(s, dflt) {
   return n;
 }
 
+/** "family name" of each nftables table, or [] without nft. */
+function nftTables() {
+  const r = spawnSync("nft", ["list", "tables"], { encoding: "utf8" });
+  if (r.status !== 0) return [];
+  return r.stdout.split("\n").map((l) => l.replace(/^table\s+/, "").trim()).filter(Boolean);
+}
+
 function which(name) {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
   for (const d of dirs) {
@@ -315,6 +322,16 @@ async function main() {
     else {
       cleanups.push(() => {
         if (podmanImported) spawnSync(podman, ["rmi", "-f", PODMAN_IMAGE], { stdio: "ignore" });
+      });
+      // podman's default network has netavark add iptables-nft tables (ip nat, ip filter) and
+      // leave them behind, empty: the ones this bench brought into being go with it.
+      const tablesBefore = nftTables();
+      cleanups.push(() => {
+        for (const t of nftTables()) {
+          if (tablesBefore.includes(t)) continue;
+          const body = spawnSync("nft", ["list", "table", ...t.split(" ")], { encoding: "utf8" }).stdout ?? "";
+          if (/NETAVARK/.test(body)) spawnSync("nft", ["delete", "table", ...t.split(" ")], { stdio: "ignore" });
+        }
       });
       const imp = exec([podman, "import", "--quiet", tar, PODMAN_IMAGE]);
       if (imp.failure) {
