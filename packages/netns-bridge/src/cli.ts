@@ -1,16 +1,18 @@
 import { UsageError, flag, list, parseArgs, str, type Tool } from "@box/cli";
-import { createEndpoint, inspectEndpoint, removeEndpoint } from "./endpoint.js";
+import { attachEndpoint, createEndpoint, detachEndpoint, inspectEndpoint, removeEndpoint } from "./endpoint.js";
 import { gc } from "./gc.js";
 import { hostsFor } from "./hosts.js";
 import { createNetwork, inspectNetwork, networks, removeNetwork } from "./network.js";
 import { formatMapping } from "./publish.js";
 import { config } from "./config.js";
-import { findEndpoint } from "./state.js";
+import { findEndpoint, listNetworks } from "./state.js";
 import { InvalidError } from "./validate.js";
 
 export const HELP = `Usage:
  netns-bridge create NAME [--network NET] [--ip ADDR] [-p SPEC]... [--hostname H]
                           [--add-host HOST:IP]... [--alias NAME]... [--owner PID] [--json]
+ netns-bridge attach NAME --network NET [--ip ADDR] [--alias NAME]... [--json]
+ netns-bridge detach NAME --network NET
  netns-bridge rm NAME...
  netns-bridge inspect NAME
  netns-bridge hosts NAME
@@ -25,12 +27,18 @@ end (vb-*) on the network's bridge, eth0 inside with an address leased from
 the network's subnet, a default route via the gateway, and lo up. create
 prints the netns path, for 'ns-exec --net=PATH'. rm undoes all of it.
 
+attach gives endpoint NAME another interface, on another network: eth1,
+eth2, ... with an address of that network, and the names of that network's
+endpoints in its hosts file (and its in theirs); it prints the interface.
+detach removes one; rm removes them all with the endpoint.
+
 Networks are bridges with NAT out of the host; box0 is the default one and
 is made on first use. Published ports and NAT live in box's own nftables
 table; nothing else's rules are touched.
 
 Options:
-     --network NET     the network to join (default box0)
+     --network NET     the network to join (default box0; attach and
+                         detach need it)
      --ip ADDR         this address instead of the next free one
  -p, --publish SPEC    publish a port: [IP:][HOSTPORT:]CPORT[/tcp|udp],
                          ports may be ranges (8000-8001:80-81); may repeat
@@ -40,7 +48,8 @@ Options:
                          neighbours' hosts files too; may repeat
      --owner PID       the process the endpoint lives with; gc removes it
                          once that process is gone
-     --json            print the endpoint as JSON instead of its netns path
+     --json            print the endpoint (attach: the attachment) as JSON
+                         instead of its netns path (attach: its interface)
      --subnet CIDR     the network's IPv4 subnet (default: the first free one
                          of 172.17-31.0.0/16, 192.168.0-240.0/20)
      --gateway IP      the bridge's address (default: the first in the subnet)
@@ -146,9 +155,16 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (verb !== "create") {
-    for (const [k, v] of Object.entries(p.opts)) {
-      if (v !== undefined && k !== "h" && k !== "p" && v !== false) throw new UsageError(`--${k} needs 'create'`);
+  const allowed: Record<string, string[]> = {
+    create: ["network", "ip", "hostname", "owner", "publish", "add-host", "alias", "json"],
+    attach: ["network", "ip", "alias", "json"],
+    detach: ["network"],
+  };
+  for (const [k, v] of Object.entries(p.opts)) {
+    if (v === undefined || v === false || k === "h" || k === "p" || k === "help") continue;
+    if (!(allowed[verb ?? ""] ?? []).includes(k)) {
+      const who = Object.keys(allowed).filter((a) => allowed[a]!.includes(k));
+      throw new UsageError(`--${k} needs ${who.map((w) => `'${w}'`).join(" or ")}`);
     }
   }
   switch (verb) {
@@ -174,6 +190,26 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write(flag(p, "json") ? JSON.stringify(ep, null, 2) + "\n" : `${ep.netnsPath}\n`);
       return 0;
     }
+    case "attach": {
+      const name = one(p.rest, "endpoint name");
+      const network = str(p, "network");
+      if (network === undefined) throw new UsageError("attach needs --network");
+      let at;
+      try {
+        at = attachEndpoint({ name, network, ip: str(p, "ip"), aliases: list(p, "alias") });
+      } catch (err) {
+        usage(err);
+      }
+      process.stdout.write(flag(p, "json") ? JSON.stringify(at, null, 2) + "\n" : `${at.iface}\n`);
+      return 0;
+    }
+    case "detach": {
+      const name = one(p.rest, "endpoint name");
+      const network = str(p, "network");
+      if (network === undefined) throw new UsageError("detach needs --network");
+      process.stdout.write(`${detachEndpoint(name, network).iface}\n`);
+      return 0;
+    }
     case "rm": {
       if (!p.rest.length) throw new UsageError("missing endpoint name");
       let code = 0;
@@ -195,9 +231,10 @@ async function run(argv: string[]): Promise<number> {
     }
     case "hosts": {
       const name = one(p.rest, "endpoint name");
-      const found = findEndpoint(config(), name);
-      if (!found) throw new Error(`endpoint ${name} not found`);
-      process.stdout.write(hostsFor(found.net, name));
+      const c = config();
+      const nets = listNetworks(c);
+      if (!findEndpoint(c, name, nets)) throw new Error(`endpoint ${name} not found`);
+      process.stdout.write(hostsFor(nets, name));
       return 0;
     }
     case "gc": {
@@ -206,7 +243,7 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case undefined:
-      throw new UsageError("missing command (create, rm, inspect, hosts, network, gc)");
+      throw new UsageError("missing command (create, attach, detach, rm, inspect, hosts, network, gc)");
     default:
       throw new UsageError(`unknown command '${verb}'`);
   }

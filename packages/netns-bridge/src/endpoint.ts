@@ -1,18 +1,18 @@
-/** Endpoints: a named netns with eth0 on a network's bridge, its lease, its published ports. */
+/** Endpoints: a named netns with eth0 on a network's bridge, its lease, its published ports, and its attachments to other networks (eth1, ...). */
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bridgeAddIf, linkUp } from "@box/sys";
 import { config, DEFAULT_NETWORK, NAME_RE, vethName, type Config } from "./config.js";
-import { hostsPath, refreshHosts, removeHosts } from "./hosts.js";
+import { hostsFor, hostsPath, refreshHosts, removeHosts, writeHosts } from "./hosts.js";
 import { ipBatch, linkDelete } from "./ip.js";
 import { formatIp, isHost, macFor, parseCidr, parseIp } from "./ipv4.js";
-import { makeNetns, removeNetns } from "./netns.js";
+import { inNetns, makeNetns, removeNetns } from "./netns.js";
 import { ConflictError, enableForwarding, networkFor, syncNft } from "./network.js";
 import { formatMapping, type PortMapping } from "./publish.js";
-import { findEndpoint, listNetworks, readNetwork, withLock, writeNetwork, type Endpoint, type Network } from "./state.js";
-import { validateEndpoint, type EndpointOptions } from "./validate.js";
+import { findEndpoint, leasesOf, listNetworks, readNetwork, withLock, writeNetwork, type Endpoint, type Network } from "./state.js";
+import { validateAttach, validateEndpoint, type AttachOptions, type EndpointOptions } from "./validate.js";
 
 export interface EndpointInfo {
   name: string;
@@ -57,6 +57,12 @@ export function procStart(pid: number): string | undefined {
   }
 }
 
+/** Whether the process recorded as `p` (an owner, a create or attach under way) still runs. */
+export function alive(p: { pid: number; start: string }): boolean {
+  const start = procStart(p.pid);
+  return start !== undefined && (p.start === "" || p.start === start);
+}
+
 /**
  * Bind the host port for a moment: the kernel says whether something else
  * has it, and with port 0 picks a free one. Published ports are DNAT rules,
@@ -94,6 +100,22 @@ function probePort(m: PortMapping): Promise<number> {
   });
 }
 
+/** The address `want` (checked) or the lowest free one of `net`'s subnet. Call holding the lock. */
+function leaseAddress(net: Network, want: number | undefined): number {
+  const subnet = parseCidr(net.subnet)!;
+  const gw = parseIp(net.gateway)!;
+  const used = new Set(Object.values(net.endpoints).map((e) => parseIp(e.ip)!));
+  if (want !== undefined) {
+    const s = formatIp(want);
+    if (!isHost(subnet, want)) throw new ConflictError(`address ${s} is not a host address of network ${net.name} (${net.subnet})`);
+    if (want === gw) throw new ConflictError(`address ${s} is the gateway of network ${net.name}`);
+    if (used.has(want)) throw new ConflictError(`address ${s} is in use on network ${net.name}`);
+    return want;
+  }
+  for (let a = subnet.base + 1; isHost(subnet, a); a++) if (a !== gw && !used.has(a)) return a;
+  throw new ConflictError(`network ${net.name} (${net.subnet}) has no free address`);
+}
+
 function sameHostPort(a: PortMapping, b: PortMapping): boolean {
   return a.proto === b.proto && a.hostPort === b.hostPort && (a.hostIp === b.hostIp || a.hostIp === "0.0.0.0" || b.hostIp === "0.0.0.0");
 }
@@ -119,27 +141,10 @@ export async function createEndpoint(o: EndpointOptions, env: NodeJS.ProcessEnv 
   // Lease the address and write the port rules under the lock; the kernel work is done outside it.
   const { net, ep } = withLock(c, () => {
     const net = networkFor(c, v.network);
-    const other = findEndpoint(c, v.name);
+    const other = leasesOf(c, v.name)[0];
     if (other) throw new ConflictError(`endpoint ${v.name} already exists on network ${other.net.name}`);
     if (existsSync(netnsPath)) throw new ConflictError(`${netnsPath} already exists without a lease (a leftover: netns-bridge gc)`);
-    const subnet = parseCidr(net.subnet)!;
-    const gw = parseIp(net.gateway)!;
-    const used = new Set(Object.values(net.endpoints).map((e) => parseIp(e.ip)!));
-    let addr = v.ip;
-    if (addr !== undefined) {
-      const s = formatIp(addr);
-      if (!isHost(subnet, addr)) throw new ConflictError(`address ${s} is not a host address of network ${net.name} (${net.subnet})`);
-      if (addr === gw) throw new ConflictError(`address ${s} is the gateway of network ${net.name}`);
-      if (used.has(addr)) throw new ConflictError(`address ${s} is in use on network ${net.name}`);
-    } else {
-      for (let a = subnet.base + 1; isHost(subnet, a); a++) {
-        if (a !== gw && !used.has(a)) {
-          addr = a;
-          break;
-        }
-      }
-      if (addr === undefined) throw new ConflictError(`network ${net.name} (${net.subnet}) has no free address`);
-    }
+    const addr = leaseAddress(net, v.ip);
     const all = [net, ...listNetworks(c).filter((n) => n.name !== net.name)];
     for (const m of publish) {
       for (const n of all) {
@@ -216,31 +221,37 @@ export async function createEndpoint(o: EndpointOptions, env: NodeJS.ProcessEnv 
   });
 }
 
-/** Drop the lease of `name` and its rules; rewrite the neighbours' hosts files. */
+/** Drop every lease of `name` (the endpoint and its attachments) and their rules; rewrite the neighbours' hosts files. */
 function release(c: Config, name: string): void {
   withLock(c, () => {
-    const found = findEndpoint(c, name);
-    if (!found) return;
-    delete found.net.endpoints[name];
-    writeNetwork(c, found.net);
-    if (found.ep.publish.length > 0) syncNft(c, `endpoint ${name}: unpublish`);
+    const leases = leasesOf(c, name);
+    if (leases.length === 0) return;
+    for (const { net } of leases) {
+      delete net.endpoints[name];
+      writeNetwork(c, net);
+    }
+    if (leases.some(({ ep }) => ep.publish.length > 0)) syncNft(c, `endpoint ${name}: unpublish`);
     removeHosts(c, name);
-    refreshHosts(c, found.net);
+    for (const { net } of leases) refreshHosts(c, net);
   });
 }
 
 /**
- * Undo createEndpoint: the veth (eth0 goes with it), the netns mount and
- * file, the hosts file, the lease and the port rules. Also finishes what a
- * killed create left. Returns false if there was nothing of `name` at all.
+ * Undo createEndpoint: the veths of its attachments and its own (the
+ * interfaces inside go with them), the netns mount and file, the hosts
+ * file, the leases and the port rules. Also finishes what a killed create
+ * left. Returns false if there was nothing of `name` at all. Spawns nothing
+ * unless the endpoint published ports (nft): links go over netlink.
  */
 export function removeEndpoint(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
   const c = config(env);
   if (!NAME_RE.test(name)) throw new ConflictError(`endpoint ${name} not found`);
   const netnsPath = join(c.netnsDir, name);
-  const found = withLock(c, () => findEndpoint(c, name));
-  const hostVeth = found?.ep.hostVeth ?? vethName(netnsPath);
-  const existed = found !== undefined || existsSync(netnsPath);
+  const leases = withLock(c, () => leasesOf(c, name));
+  const own = leases.find(({ ep }) => !ep.iface);
+  const hostVeth = own?.ep.hostVeth ?? vethName(netnsPath);
+  const existed = leases.length > 0 || existsSync(netnsPath);
+  for (const { ep } of leases) if (ep.iface) linkDelete(ep.hostVeth, `endpoint ${name}: delete ${ep.hostVeth} (${ep.iface})`);
   linkDelete(hostVeth, `endpoint ${name}: delete ${hostVeth}`);
   removeNetns(netnsPath);
   removeHosts(c, name);
@@ -248,9 +259,172 @@ export function removeEndpoint(name: string, env: NodeJS.ProcessEnv = process.en
   return existed;
 }
 
-/** The endpoint's current description, or undefined. */
-export function inspectEndpoint(name: string, env: NodeJS.ProcessEnv = process.env): EndpointInfo | undefined {
+/** The endpoint's current description, with its attachments, or undefined. */
+export function inspectEndpoint(name: string, env: NodeJS.ProcessEnv = process.env): (EndpointInfo & { attachments: AttachmentInfo[] }) | undefined {
   const c = config(env);
-  const found = findEndpoint(c, name);
-  return found ? info(c, found.net, found.ep) : undefined;
+  const nets = listNetworks(c);
+  const found = findEndpoint(c, name, nets);
+  if (!found) return undefined;
+  const attachments = leasesOf(c, name, nets)
+    .filter(({ ep }) => ep.iface)
+    .map(({ net, ep }) => attachmentInfo(net, ep))
+    .sort((a, b) => a.iface.localeCompare(b.iface, undefined, { numeric: true }));
+  return { ...info(c, found.net, found.ep), attachments };
+}
+
+export interface AttachmentInfo {
+  /** The endpoint it belongs to. */
+  name: string;
+  network: string;
+  /** Its interface in the endpoint's netns: eth1, eth2, ... */
+  iface: string;
+  ip: string;
+  prefixLen: number;
+  gateway: string;
+  mac: string;
+  hostVeth: string;
+  bridge: string;
+  aliases: string[];
+}
+
+function attachmentInfo(net: Network, ep: Endpoint): AttachmentInfo {
+  return {
+    name: ep.name,
+    network: net.name,
+    iface: ep.iface ?? "eth0",
+    ip: ep.ip,
+    prefixLen: parseCidr(net.subnet)!.prefix,
+    gateway: net.gateway,
+    mac: ep.mac,
+    hostVeth: ep.hostVeth,
+    bridge: net.bridge,
+    aliases: ep.aliases ?? [],
+  };
+}
+
+/** Rewrite the hosts file of `name` itself, if it still has an endpoint. Call holding the lock. */
+function refreshOwn(c: Config, name: string): void {
+  const nets = listNetworks(c);
+  if (findEndpoint(c, name, nets)) writeHosts(hostsPath(c, name), hostsFor(nets, name));
+}
+
+/** Drop the attachment of `name` to `network` from the state (its link is already gone). */
+function unlease(c: Config, name: string, network: string): void {
+  withLock(c, () => {
+    const net = readNetwork(c, network);
+    if (!net?.endpoints[name]?.iface) return;
+    delete net.endpoints[name];
+    writeNetwork(c, net);
+    refreshHosts(c, net);
+    refreshOwn(c, name);
+  });
+}
+
+/**
+ * Attach endpoint `o.name` to another network: a further veth pair, ethN
+ * inside its netns (the lowest free N from 1) with an address leased from
+ * that network and no route but the subnet's, the host end on that
+ * network's bridge. Its name and aliases go into the hosts files of that
+ * network's endpoints, and theirs into its own. The nftables table does not
+ * change: its rules are per network (subnet, bridge), so the new interface
+ * has that network's NAT and isolation as it is. On failure nothing of it
+ * is left.
+ */
+export function attachEndpoint(o: AttachOptions, env: NodeJS.ProcessEnv = process.env): AttachmentInfo {
+  const v = validateAttach(o);
+  const c = config(env);
+  const { net, ep } = withLock(c, () => {
+    const nets = listNetworks(c);
+    const own = findEndpoint(c, v.name, nets);
+    if (!own) throw new ConflictError(`endpoint ${v.name} not found`);
+    if (own.ep.pending) throw new ConflictError(`endpoint ${v.name} is still being made`);
+    const net = networkFor(c, v.network);
+    if (net.endpoints[v.name]) throw new ConflictError(`endpoint ${v.name} already exists on network ${net.name}`);
+    const addr = leaseAddress(net, v.ip);
+    const taken = new Set(leasesOf(c, v.name, nets).map(({ ep }) => ep.iface ?? "eth0"));
+    let n = 1;
+    while (taken.has(`eth${n}`)) n++;
+    const ep: Endpoint = {
+      name: v.name,
+      ip: formatIp(addr),
+      mac: macFor(addr),
+      // Named after the netns and the network: gc and rm find it from the state, two BOX_RUNs never meet.
+      hostVeth: vethName(`${own.ep.netnsPath}\0${net.name}`),
+      netnsPath: own.ep.netnsPath,
+      iface: `eth${n}`,
+      extraHosts: [],
+      publish: [],
+      created: new Date().toISOString(),
+      pending: { pid: process.pid, start: procStart(process.pid) ?? "" },
+    };
+    if (own.ep.hostname) ep.hostname = own.ep.hostname;
+    if (v.aliases.length > 0) ep.aliases = v.aliases;
+    net.endpoints[v.name] = ep;
+    writeNetwork(c, net);
+    return { net, ep };
+  });
+
+  const iface = ep.iface!;
+  const prefix = parseCidr(net.subnet)!.prefix;
+  try {
+    inNetns(ep.netnsPath, (hostNs) =>
+      // Run inside the endpoint's netns; fd 3 of ip is the host's netns, where the peer goes.
+      ipBatch(
+        [
+          `link add ${iface} address ${ep.mac} type veth peer name ${ep.hostVeth} netns /proc/self/fd/3`,
+          `addr add ${ep.ip}/${prefix} dev ${iface}`,
+          `link set ${iface} up`,
+        ],
+        `veth ${iface}`,
+        hostNs,
+      ),
+    );
+    bridgeAddIf(net.bridge, ep.hostVeth);
+    linkUp(ep.hostVeth);
+    enableForwarding();
+  } catch (err) {
+    try {
+      linkDelete(ep.hostVeth, `undo ${ep.hostVeth}`);
+    } finally {
+      unlease(c, v.name, net.name);
+    }
+    throw new Error(`endpoint ${v.name}: attach to network ${net.name}`, { cause: err });
+  }
+
+  return withLock(c, () => {
+    const now = readNetwork(c, net.name);
+    const mine = now?.endpoints[v.name];
+    if (!now || !mine || mine.hostVeth !== ep.hostVeth) {
+      // The endpoint was removed meanwhile (its container stopped): so goes this.
+      linkDelete(ep.hostVeth, `undo ${ep.hostVeth}`);
+      throw new ConflictError(`endpoint ${v.name} was removed while it was being attached to network ${net.name}`);
+    }
+    delete mine.pending;
+    writeNetwork(c, now);
+    refreshHosts(c, now, now.name === DEFAULT_NETWORK ? [v.name] : undefined);
+    return attachmentInfo(now, mine);
+  });
+}
+
+/**
+ * Undo attachEndpoint: delete the host end of the veth (ethN inside goes
+ * with it, over netlink: nothing is spawned), drop the lease, rewrite the
+ * hosts files. The endpoint's own network is not an attachment: rm removes it.
+ */
+export function detachEndpoint(name: string, network: string, env: NodeJS.ProcessEnv = process.env): AttachmentInfo {
+  const c = config(env);
+  return withLock(c, () => {
+    const net = readNetwork(c, network);
+    if (!net) throw new ConflictError(`network ${network} not found`);
+    const ep = net.endpoints[name];
+    if (!ep) throw new ConflictError(`endpoint ${name} is not on network ${network}`);
+    if (!ep.iface) throw new ConflictError(`network ${network} is the one endpoint ${name} was made on, not an attachment: remove the endpoint with 'rm'`);
+    if (ep.pending && alive(ep.pending)) throw new ConflictError(`endpoint ${name} is still being attached to network ${network}`);
+    linkDelete(ep.hostVeth, `endpoint ${name}: delete ${ep.hostVeth} (${ep.iface})`);
+    delete net.endpoints[name];
+    writeNetwork(c, net);
+    refreshHosts(c, net);
+    refreshOwn(c, name);
+    return attachmentInfo(net, ep);
+  });
 }

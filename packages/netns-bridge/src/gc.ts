@@ -2,22 +2,18 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { config, vethName } from "./config.js";
-import { procStart } from "./endpoint.js";
+import { alive } from "./endpoint.js";
 import { refreshHosts, removeHosts } from "./hosts.js";
 import { linkDelete } from "./ip.js";
 import { mountsUnder, removeNetns } from "./netns.js";
 import { syncNft } from "./network.js";
-import { listNetworks, withLock, writeNetwork, type Endpoint } from "./state.js";
-
-function alive(p: { pid: number; start: string }): boolean {
-  const start = procStart(p.pid);
-  return start !== undefined && (p.start === "" || p.start === start);
-}
+import { listNetworks, withLock, writeNetwork, type Endpoint, type Network } from "./state.js";
 
 /**
  * An endpoint is left behind when its owner process is gone, or (without an
  * owner) when its netns file is no longer mounted; a lease still being made
- * by a live create is not touched. Netns and hosts files without a lease go
+ * by a live create is not touched. An attachment goes with its endpoint (or
+ * when the attach that made it died). Netns and hosts files without a lease go
  * too, with the veth named after them. Links not named by this BOX_RUN are
  * never touched: they may belong to another box. The nftables table is
  * rewritten from what remains. Returns one line per thing removed.
@@ -29,9 +25,16 @@ export function gc(env: NodeJS.ProcessEnv = process.env): string[] {
     const mounts = mountsUnder(c.netnsDir);
     const nets = listNetworks(c);
     const leased = new Set<string>();
+    const changed = new Set<string>();
+    const drop = (net: Network, ep: Endpoint, why: string) => {
+      linkDelete(ep.hostVeth, `gc ${ep.name}`);
+      delete net.endpoints[ep.name];
+      changed.add(net.name);
+      removed.push(`${ep.iface ? `attachment ${ep.iface} of ${ep.name}` : `endpoint ${ep.name}`} on ${net.name}: ${why}`);
+    };
     for (const net of nets) {
-      let changed = false;
       for (const ep of Object.values(net.endpoints) as Endpoint[]) {
+        if (ep.iface) continue;
         let why: string | undefined;
         if (ep.pending) why = alive(ep.pending) ? undefined : `its create (pid ${ep.pending.pid}) died`;
         else if (ep.owner) why = alive(ep.owner) ? undefined : `owner pid ${ep.owner.pid} is gone`;
@@ -40,18 +43,23 @@ export function gc(env: NodeJS.ProcessEnv = process.env): string[] {
           leased.add(ep.name);
           continue;
         }
-        linkDelete(ep.hostVeth, `gc ${ep.name}`);
+        drop(net, ep, why);
         removeNetns(ep.netnsPath);
         removeHosts(c, ep.name);
-        delete net.endpoints[ep.name];
-        changed = true;
-        removed.push(`endpoint ${ep.name} on ${net.name}: ${why}`);
-      }
-      if (changed) {
-        writeNetwork(c, net);
-        refreshHosts(c, net);
       }
     }
+    // Attachments live and die with their endpoint.
+    for (const net of nets) {
+      for (const ep of Object.values(net.endpoints) as Endpoint[]) {
+        if (!ep.iface) continue;
+        if (ep.pending) {
+          if (!alive(ep.pending)) drop(net, ep, `its attach (pid ${ep.pending.pid}) died`);
+        } else if (!leased.has(ep.name)) drop(net, ep, `endpoint ${ep.name} is gone`);
+      }
+    }
+    const touched = nets.filter((n) => changed.has(n.name));
+    for (const net of touched) writeNetwork(c, net);
+    for (const net of touched) refreshHosts(c, net);
     let files: string[] = [];
     try {
       files = readdirSync(c.netnsDir);

@@ -11,7 +11,7 @@ import { closeSync, ftruncateSync, openSync, unlinkSync, writeSync } from "node:
 import { join } from "node:path";
 import { O } from "@box/sys";
 import { DEFAULT_NETWORK, type Config } from "./config.js";
-import type { Network } from "./state.js";
+import { listNetworks, type Network } from "./state.js";
 
 const BASE = [
   "127.0.0.1\tlocalhost",
@@ -23,20 +23,26 @@ const BASE = [
 ];
 
 /**
- * The hosts file of endpoint `name` on `net`: localhost, its own address,
- * its --add-host entries, and, on a user network, every other endpoint by
- * name (and hostname). On the default network the others are reached by
- * address only, as on Docker's default bridge.
+ * The hosts file of endpoint `name`, from the networks it is on (its own and
+ * those it is attached to): localhost, its own addresses, its --add-host
+ * entries, and, on each user network, every other endpoint there by name
+ * (and hostname and aliases). On the default network the others are reached
+ * by address only, as on Docker's default bridge.
  */
-export function hostsFor(net: Network, name: string): string {
-  const self = net.endpoints[name];
+export function hostsFor(networks: Network | Network[], name: string): string {
+  const nets = (Array.isArray(networks) ? networks : [networks]).filter((n) => n.endpoints[name]);
+  const mine = nets.map((n) => n.endpoints[name]!).sort((a, b) => (a.iface ?? "").localeCompare(b.iface ?? ""));
   const lines = [...BASE];
+  const self = mine[0];
   if (self) {
-    const names = [...new Set([self.hostname, self.name, ...(self.aliases ?? [])].filter((n): n is string => !!n))];
-    lines.push(`${self.ip}\t${names.join(" ")}`);
+    for (const ep of mine) {
+      const names = [...new Set([ep.hostname, ep.name, ...(ep.aliases ?? [])].filter((n): n is string => !!n))];
+      lines.push(`${ep.ip}\t${names.join(" ")}`);
+    }
     for (const h of self.extraHosts) lines.push(`${h.ip}\t${h.host}`);
   }
-  if (net.name !== DEFAULT_NETWORK) {
+  for (const net of nets) {
+    if (net.name === DEFAULT_NETWORK) continue;
     for (const ep of Object.values(net.endpoints).sort((a, b) => a.name.localeCompare(b.name))) {
       if (ep.name === name) continue;
       const names = [...new Set([ep.name, ep.hostname, ...(ep.aliases ?? [])].filter((n): n is string => !!n))];
@@ -65,11 +71,17 @@ export function writeHosts(path: string, content: string): void {
   }
 }
 
-/** Rewrite the hosts files of the endpoints on `net` (`only`: just these). */
+/**
+ * Rewrite the hosts files of the endpoints on `net` (`only`: just these),
+ * from the state on disk: an endpoint's file also lists the networks it is
+ * attached to. Call holding the lock.
+ */
 export function refreshHosts(c: Config, net: Network, only?: string[]): void {
-  for (const ep of Object.values(net.endpoints)) {
-    if (only && !only.includes(ep.name)) continue;
-    writeHosts(hostsPath(c, ep.name), hostsFor(net, ep.name));
+  const all = listNetworks(c);
+  const now = all.find((n) => n.name === net.name) ?? net;
+  for (const name of Object.keys(now.endpoints)) {
+    if (only && !only.includes(name)) continue;
+    writeHosts(hostsPath(c, name), hostsFor(all, name));
   }
 }
 

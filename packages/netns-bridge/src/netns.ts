@@ -47,8 +47,8 @@ export function makeNetns(path: string, setup: (hostNsFd: number) => void): void
   }
 }
 
-/** Run `f` inside the netns at `path`, then return to the caller's. */
-export function inNetns<T>(path: string, f: () => T): T {
+/** Run `f` inside the netns at `path` (with an fd of the caller's namespace), then return to the caller's. */
+export function inNetns<T>(path: string, f: (hostNsFd: number) => T): T {
   const host = openSync("/proc/thread-self/ns/net", O.RDONLY | O.CLOEXEC);
   try {
     const fd = openSync(path, O.RDONLY | O.CLOEXEC);
@@ -58,7 +58,7 @@ export function inNetns<T>(path: string, f: () => T): T {
       closeSync(fd);
     }
     try {
-      return f();
+      return f(host);
     } finally {
       setns(host, CLONE.NEWNET, "/proc/thread-self/ns/net (back to the host netns)");
     }

@@ -28,8 +28,14 @@ export interface Endpoint {
   publish: PortMapping[];
   /** The process whose life the endpoint follows (gc removes it once that is gone). */
   owner?: { pid: number; start: string };
-  /** Set while the create that leased it is still making the netns and veth. */
+  /** Set while the create (or attach) that leased it is still making the netns and veth. */
   pending?: { pid: number; start: string };
+  /**
+   * Set on an attachment: not an endpoint of its own but a further interface
+   * (eth1, eth2, ...) in the netns of the endpoint of the same name on
+   * another network. It lives and dies with that endpoint.
+   */
+  iface?: string;
   created: string;
 }
 
@@ -111,10 +117,16 @@ export function deleteNetwork(c: Config, name: string): void {
   }
 }
 
-export function findEndpoint(c: Config, name: string): { net: Network; ep: Endpoint } | undefined {
-  for (const net of listNetworks(c)) {
+/** The endpoint `name` itself (the one that owns the netns), not its attachments. */
+export function findEndpoint(c: Config, name: string, nets = listNetworks(c)): { net: Network; ep: Endpoint } | undefined {
+  for (const net of nets) {
     const ep = net.endpoints[name];
-    if (ep) return { net, ep };
+    if (ep && !ep.iface) return { net, ep };
   }
   return undefined;
+}
+
+/** Every lease of `name`: the endpoint and its attachments, network by network. */
+export function leasesOf(c: Config, name: string, nets = listNetworks(c)): { net: Network; ep: Endpoint }[] {
+  return nets.filter((net) => net.endpoints[name]).map((net) => ({ net, ep: net.endpoints[name]! }));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateEndpoint, validateNetwork } from "./validate.js";
+import { validateAttach, validateEndpoint, validateNetwork } from "./validate.js";
 
 describe("validateNetwork", () => {
   it("accepts a name, a subnet and a gateway in it", () =>
@@ -32,5 +32,16 @@ describe("validateEndpoint", () => {
     expect(() => validateEndpoint({ name: "c1", hostname: "a_b" })).toThrow(/invalid hostname/);
     expect(() => validateEndpoint({ name: "c1", extraHosts: [{ host: "db", ip: "nope" }] })).toThrow(/invalid address 'nope'/);
     expect(() => validateEndpoint({ name: "c1", network: "host" })).toThrow(/reserved/);
+  });
+});
+
+describe("validateAttach", () => {
+  it("takes a name, a network, an address and aliases", () =>
+    expect(validateAttach({ name: "c1", network: "web", ip: "10.10.0.9", aliases: ["api", "api"] })).toEqual({ name: "c1", network: "web", ip: 0x0a0a0009, aliases: ["api"] }));
+  it("refuses a missing or reserved network, a bad address, a bad alias", () => {
+    expect(() => validateAttach({ name: "c1", network: "" })).toThrow(/needs a network/);
+    expect(() => validateAttach({ name: "c1", network: "host" })).toThrow(/reserved/);
+    expect(() => validateAttach({ name: "c1", network: "web", ip: "10.1" })).toThrow(/invalid address/);
+    expect(() => validateAttach({ name: "c1", network: "web", aliases: ["a b"] })).toThrow(/invalid alias/);
   });
 });

@@ -123,3 +123,28 @@ export function validateEndpoint(o: EndpointOptions): ValidEndpoint {
   return v;
 }
 
+
+export interface AttachOptions {
+  /** The endpoint to attach: it must exist, on another network. */
+  name: string;
+  /** The network to attach it to. */
+  network: string;
+  ip?: string;
+  /** Names for the new address in the hosts files of that network's endpoints. */
+  aliases?: string[];
+}
+
+export interface ValidAttach {
+  name: string;
+  network: string;
+  ip?: number;
+  aliases: string[];
+}
+
+export function validateAttach(o: AttachOptions): ValidAttach {
+  if (o.network === undefined || o.network === "") throw new InvalidError("attach needs a network");
+  const e = validateEndpoint({ name: o.name, network: o.network, ip: o.ip, aliases: o.aliases });
+  const v: ValidAttach = { name: e.name, network: e.network, aliases: e.aliases };
+  if (e.ip !== undefined) v.ip = e.ip;
+  return v;
+}

@@ -7,34 +7,50 @@ import { getContainer, type Ctr } from "../container/ops.js";
 import { parseVolume } from "../run/spec.js";
 import { stateWord } from "./ps.js";
 import { renderTemplate } from "../template.js";
-import { endpointsById, portsObject, type EndpointView } from "../run/endpoint.js";
+import { endpointsById, portsObject, type AttachmentView, type EndpointView } from "../run/endpoint.js";
+import { loadSpec } from "../container/state.js";
 
 /** Docker's name for the default network is "bridge". */
 function networkName(mode: string): string {
   return mode === "box0" || mode === "default" ? "bridge" : mode;
 }
 
-function networkSettings(c: Ctr, ep: EndpointView | undefined): Record<string, unknown> {
+function networkSettings(c: Ctr, ep: EndpointView | undefined, connected: string[]): Record<string, unknown> {
   const { rec, state: s } = c;
   const mode = rec.HostConfig.NetworkMode;
   const live = s.Running && ep !== undefined;
-  const addr = {
-    IPAddress: live ? ep.ip : "",
-    IPPrefixLen: live ? ep.prefixLen : 0,
-    Gateway: live ? ep.gateway : "",
-    MacAddress: live ? ep.mac : "",
-  };
+  const addrOf = (v: AttachmentView | undefined) => ({
+    IPAddress: v?.ip ?? "",
+    IPPrefixLen: v?.prefixLen ?? 0,
+    Gateway: v?.gateway ?? "",
+    MacAddress: v?.mac ?? "",
+  });
+  const addr = addrOf(live ? ep : undefined);
   const name = live ? networkName(ep.network) : networkName(mode);
+  // The network it was run on first, then those of box network connect: live
+  // ones with their addresses, recorded ones (a stopped container) without.
+  const entry = (network: string, v: AttachmentView | undefined) => ({ NetworkID: v ? network : "", Aliases: v?.aliases.length ? v.aliases : null, ...addrOf(v) });
+  const networks: Record<string, unknown> = { [name]: entry(live ? ep.network : mode, live ? ep : undefined) };
+  for (const n of connected) networks[networkName(n)] = entry(n, live ? ep.attachments.find((a) => a.network === n) : undefined);
   return {
     Bridge: "",
     SandboxKey: s.Running ? `/proc/${s.Pid}/ns/net` : "",
     Ports: live ? portsObject(ep.publish) : {},
     ...addr,
-    Networks: mode === "none" || mode === "host" || mode.startsWith("container:") ? { [mode]: { IPAddress: "", Gateway: "", MacAddress: "" } } : { [name]: { NetworkID: live ? ep.network : "", ...addr } },
+    Networks: mode === "none" || mode === "host" || mode.startsWith("container:") ? { [mode]: { IPAddress: "", Gateway: "", MacAddress: "" } } : networks,
   };
 }
 
-export function inspectObject(c: Ctr, eps: Map<string, EndpointView> = endpointsById()): Record<string, unknown> {
+/** The networks of box network connect, as recorded with the container's spec. */
+function connectedOf(p: BoxPaths, id: string): string[] {
+  try {
+    return (loadSpec(p, id).net?.connected ?? []).map((x) => x.network);
+  } catch {
+    return [];
+  }
+}
+
+export function inspectObject(c: Ctr, eps: Map<string, EndpointView> = endpointsById(), connected: string[] = []): Record<string, unknown> {
   const { rec, state: s } = c;
   return {
     Id: rec.Id,
@@ -70,7 +86,7 @@ export function inspectObject(c: Ctr, eps: Map<string, EndpointView> = endpoints
       return { Type: "bind", Source: v.source, Destination: v.target, Mode: v.readonly ? "ro" : "", RW: !v.readonly, Propagation: "rprivate" };
     }),
     Config: { ...rec.Config, StopSignal: rec.StopSignal },
-    NetworkSettings: networkSettings(c, eps.get(c.id)),
+    NetworkSettings: networkSettings(c, eps.get(c.id), connected),
   };
 }
 
@@ -84,7 +100,7 @@ export async function inspectCommand(p: BoxPaths, argv: string[]): Promise<numbe
   for (const ref of a.rest) {
     try {
       const c = getContainer(p, ref);
-      const o = inspectObject(c);
+      const o = inspectObject(c, undefined, connectedOf(p, c.id));
       (o.GraphDriver as { Data: unknown }).Data = {
         UpperDir: join(containerDir(p, c.id), "upper"),
         WorkDir: join(containerDir(p, c.id), "work"),

@@ -2,12 +2,15 @@
  * box network create|ls|rm|inspect|prune and box port: Docker's network verbs
  * over @box/netns-bridge, which owns the bridges, leases and nftables rules.
  */
-import { parseArgs, flag, str, UsageError, ExitError, describeChain } from "@box/cli";
-import { createNetwork, gc, inspectNetwork, networks, removeNetwork, type Network } from "@box/netns-bridge";
+import { parseArgs, flag, list, str, UsageError, ExitError, describeChain } from "@box/cli";
+import { ConflictError, DEFAULT_NETWORK, createNetwork, detachEndpoint, gc, inspectNetwork, networks, removeNetwork, validateAttach, type Network } from "@box/netns-bridge";
 import type { BoxPaths } from "../paths.js";
-import { getContainer } from "../container/ops.js";
-import { loadRecord } from "../container/state.js";
-import { asExit, endpointsById } from "../run/endpoint.js";
+import { getContainer, type Ctr } from "../container/ops.js";
+import { NoSuchContainerError } from "../container/lookup.js";
+import { loadRecord, loadSpec, saveSpec } from "../container/state.js";
+import { asExit, attachConnection, endpointOwner, endpointsById } from "../run/endpoint.js";
+import { parseNetworkMode, type Connection, type NetworkMode } from "../run/network.js";
+import type { NetPlan } from "../run/spec.js";
 import { table } from "../format.js";
 import { renderTemplate } from "../template.js";
 
@@ -16,7 +19,9 @@ export const NETWORK_HELP = `Usage:  box network COMMAND
 Manage networks (Linux bridges made by netns-bridge; box0 is the default one)
 
 Commands:
+  connect     Connect a container to a network: box network connect [--ip IP] [--alias A]... NETWORK CONTAINER
   create      Create a network: box network create [--subnet CIDR] [--gateway IP] NAME
+  disconnect  Disconnect a container from a network: box network disconnect [-f] NETWORK CONTAINER
   inspect     Display detailed information on one or more networks
   ls          List networks
   prune       Remove what killed containers left on the networks (netns-bridge gc)
@@ -24,6 +29,26 @@ Commands:
 
 Containers on a user network reach each other by name (managed /etc/hosts
 files); on box0 only by address, as on Docker's default bridge.
+`;
+
+export const CONNECT_HELP = `Usage:  box network connect [OPTIONS] NETWORK CONTAINER
+
+Connect a container to a network: a running one gets another interface
+(eth1, eth2, ...) on the network's bridge at once, a stopped one at its
+next start. Its name and aliases resolve on that network.
+
+Options:
+      --alias strings   Add network-scoped alias for the container
+      --ip string       IPv4 address (e.g., "172.30.100.104")
+`;
+
+export const DISCONNECT_HELP = `Usage:  box network disconnect [OPTIONS] NETWORK CONTAINER
+
+Disconnect a container from a network it was connected to with
+box network connect (the network it was run on stays: box rm removes it)
+
+Options:
+  -f, --force   Force the container to disconnect from a network
 `;
 
 function fail(e: unknown): never {
@@ -136,6 +161,142 @@ async function inspect(p: BoxPaths, argv: string[]): Promise<number> {
   return code;
 }
 
+/** Network commands fail as Docker's do: one line, exit 1. */
+function failOne(e: unknown): never {
+  const x = asExit(e);
+  if (x instanceof ExitError && !(x instanceof UsageError)) throw new ExitError(x.message, 1, { cause: x.cause });
+  if (x instanceof Error && !(x instanceof ExitError)) throw new ExitError(describeChain(x), 1);
+  throw x;
+}
+
+/** The network NAME of connect/disconnect: Docker's "bridge" is box0; the run modes are not networks. */
+function targetNetwork(name: string): NetworkMode {
+  try {
+    return parseNetworkMode(name);
+  } catch {
+    throw new ExitError(`network ${name} not found`, 1);
+  }
+}
+
+/** The container's network plan as saved with its spec; older records without one read their NetworkMode. */
+function planOf(p: BoxPaths, c: Ctr): NetPlan {
+  const net = loadSpec(p, c.id).net;
+  return net ?? { mode: parseNetworkMode(c.rec.HostConfig.NetworkMode), publish: [], extraHosts: [], aliases: [] };
+}
+
+function savePlan(p: BoxPaths, id: string, plan: NetPlan): void {
+  const s = loadSpec(p, id);
+  saveSpec(p, id, s.options, s.layers, plan);
+}
+
+const shown = (network: string) => (network === DEFAULT_NETWORK ? "bridge" : network);
+
+/** Refusals that Docker gives for the run modes that own no endpoint (host, none, container:). */
+function modeConflict(mode: NetworkMode, target: NetworkMode): string | undefined {
+  if (mode.kind === "host" || target.kind === "host") return "container cannot be disconnected from host network or connected to host network";
+  if (mode.kind === "none" || target.kind === "none") return "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+  if (mode.kind === "container" || target.kind === "container") return "container sharing network namespace with another container or host cannot be connected to any other network";
+  return undefined;
+}
+
+/** box network connect [--ip IP] [--alias A]... NETWORK CONTAINER */
+async function connect(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { string: ["ip"], multi: ["alias"], boolean: ["help"], alias: { h: "help" } });
+  if (flag(a, "help")) {
+    process.stdout.write(CONNECT_HELP);
+    return 0;
+  }
+  if (a.rest.length !== 2) throw new ExitError(`"box network connect" requires exactly 2 arguments.\nSee 'box network connect --help'.`, 1);
+  const [netArg, ref] = a.rest as [string, string];
+  try {
+    const c = getContainer(p, ref);
+    const name = c.rec.Name.replace(/^\//, "");
+    const target = targetNetwork(netArg);
+    const plan = planOf(p, c);
+    const conflict = modeConflict(plan.mode, target);
+    if (conflict) throw new ExitError(conflict, 1);
+    if (target.kind !== "bridge" || plan.mode.kind !== "bridge") throw new ExitError(`network ${netArg} not found`, 1);
+    const network = target.network;
+    // Checked before anything is made: the address and the names (netns-bridge's rules), the network.
+    const conn: Connection = { network, aliases: [...new Set([name, ...list(a, "alias")])] };
+    const ip = str(a, "ip");
+    if (ip !== undefined) conn.ip = ip;
+    validateAttach({ name: c.id, ...conn });
+    if (network !== DEFAULT_NETWORK) inspectNetwork(network);
+    const connected = plan.connected ?? [];
+    if (plan.mode.network === network || connected.some((x) => x.network === network)) {
+      throw new ExitError(`endpoint with name ${name} already exists in network ${shown(network)}`, 1);
+    }
+    // A running container gets the interface now, a stopped one at its next start.
+    const live = c.state.Running && endpointOwner(c.id) !== undefined;
+    if (live) await attachConnection(c.id, conn);
+    try {
+      savePlan(p, c.id, { ...plan, connected: [...connected, conn] });
+    } catch (e) {
+      if (live) detachEndpoint(c.id, network);
+      throw e;
+    }
+  } catch (e) {
+    if (e instanceof NoSuchContainerError) throw e;
+    failOne(e);
+  }
+  return 0;
+}
+
+/** box network disconnect [-f] NETWORK CONTAINER */
+async function disconnect(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { boolean: ["force", "help"], alias: { f: "force", h: "help" } });
+  if (flag(a, "help")) {
+    process.stdout.write(DISCONNECT_HELP);
+    return 0;
+  }
+  if (a.rest.length !== 2) throw new ExitError(`"box network disconnect" requires exactly 2 arguments.\nSee 'box network disconnect --help'.`, 1);
+  const [netArg, ref] = a.rest as [string, string];
+  try {
+    let c: Ctr;
+    try {
+      c = getContainer(p, ref);
+    } catch (e) {
+      // -f: the endpoint of a container that is gone, found on the network by id or name.
+      if (!(e instanceof NoSuchContainerError) || !flag(a, "force") || !forceDetach(targetNetwork(netArg), ref)) throw e;
+      return 0;
+    }
+    const target = targetNetwork(netArg);
+    const plan = planOf(p, c);
+    if (plan.mode.kind === "host" || target.kind === "host") throw new ExitError(modeConflict({ kind: "host" }, target)!, 1);
+    const network = target.kind === "bridge" ? target.network : netArg;
+    if (target.kind === "bridge" && network !== DEFAULT_NETWORK) inspectNetwork(network);
+    if (plan.mode.kind === "bridge" && plan.mode.network === network) {
+      throw new ExitError(`container ${c.rec.Name.replace(/^\//, "")} was run on network ${shown(network)}: box disconnects only the networks added with box network connect`, 1);
+    }
+    const connected = plan.connected ?? [];
+    if (!connected.some((x) => x.network === network)) throw new ExitError(`container ${c.id} is not connected to network ${shown(network)}`, 1);
+    const ep = networks().find((n) => n.name === network)?.endpoints[c.id];
+    if (ep?.iface) detachEndpoint(c.id, network);
+    savePlan(p, c.id, { ...plan, connected: connected.filter((x) => x.network !== network) });
+  } catch (e) {
+    if (e instanceof NoSuchContainerError) throw e;
+    failOne(e);
+  }
+  return 0;
+}
+
+/** Detach the attachment on `target` named `ref` (a container id, a prefix of one, or an alias); false if there is none. */
+function forceDetach(target: NetworkMode, ref: string): boolean {
+  if (target.kind !== "bridge") return false;
+  let net: Network;
+  try {
+    net = inspectNetwork(target.network);
+  } catch (e) {
+    if (e instanceof ConflictError) return false;
+    throw e;
+  }
+  const ep = Object.values(net.endpoints).find((x) => x.iface && (x.name === ref || (ref.length >= 12 && x.name.startsWith(ref)) || x.aliases?.includes(ref)));
+  if (!ep) return false;
+  detachEndpoint(ep.name, net.name);
+  return true;
+}
+
 export async function networkCommand(p: BoxPaths, argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   switch (verb) {
@@ -158,9 +319,9 @@ export async function networkCommand(p: BoxPaths, argv: string[]): Promise<numbe
       for (const line of gc()) process.stdout.write(line + "\n");
       return 0;
     case "connect":
+      return connect(p, rest);
     case "disconnect":
-      // netns-bridge gives a container one endpoint (one veth, one lease) for now.
-      throw new ExitError(`box network ${verb} is not supported yet: a container has one network, chosen with box run --network`, 125);
+      return disconnect(p, rest);
     default:
       throw new ExitError(`box network: unknown command '${verb}'\nSee 'box network --help'.`, 125);
   }

@@ -8,6 +8,7 @@ import {
   ConflictError,
   DEFAULT_NETWORK,
   InvalidError,
+  attachEndpoint,
   config,
   createEndpoint,
   createNetwork,
@@ -15,10 +16,12 @@ import {
   inspectNetwork,
   networks,
   removeEndpoint,
+  type AttachmentInfo,
   type EndpointInfo,
   type Network,
   type PortMapping,
 } from "@box/netns-bridge";
+import type { Connection } from "./network.js";
 import type { NetPlan } from "./spec.js";
 
 /** netns-bridge's directory of netns and hosts files, for the ns-exec config. */
@@ -48,10 +51,29 @@ function gatewayOf(network: string): string {
   }
 }
 
+/** Collect what dead owners left (gc) and try once more when `f` fails on an address or host port still held. */
+async function retryAfterGc<T>(f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    // A host port or address may still be held by a container whose box
+    // was killed: collect what dead owners left, then try once more.
+    if (!(e instanceof ConflictError) || !/already published by|is in use on network/.test(e.message)) throw e;
+    if (gc().length === 0) throw e;
+    return await f();
+  }
+}
+
+/** Attach the container's endpoint to a network it was connected to (box network connect). */
+export async function attachConnection(id: string, conn: Connection): Promise<AttachmentInfo> {
+  return retryAfterGc(() => attachEndpoint({ name: id, network: conn.network, ip: conn.ip, aliases: conn.aliases }));
+}
+
 /**
  * Make the endpoint named after the container, owned by `owner` (the process
  * whose exit makes it garbage: box itself in the foreground, box-monitor for
- * -d). Returns undefined when the container is not on a bridge network.
+ * -d), and attach it to the networks it was connected to. On failure none of
+ * it is left. Returns undefined when the container is not on a bridge network.
  */
 export async function makeEndpoint(id: string, plan: NetPlan | undefined, owner: number): Promise<EndpointInfo | undefined> {
   if (!plan || plan.mode.kind !== "bridge") return undefined;
@@ -64,15 +86,14 @@ export async function makeEndpoint(id: string, plan: NetPlan | undefined, owner:
         })()
       : plan.extraHosts;
     const o = { name: id, network, ip: plan.ip, publish: plan.publish, hostname: plan.hostname, extraHosts, aliases: plan.aliases, owner };
+    const ep = await retryAfterGc(() => createEndpoint(o));
     try {
-      return await createEndpoint(o);
+      for (const conn of plan.connected ?? []) await attachConnection(id, conn);
     } catch (e) {
-      // A host port or address may still be held by a container whose box
-      // was killed: collect what dead owners left, then try once more.
-      if (!(e instanceof ConflictError) || !/already published by|is in use on network/.test(e.message)) throw e;
-      if (gc().length === 0) throw e;
-      return await createEndpoint(o);
+      removeEndpoint(id);
+      throw e;
     }
+    return ep;
   } catch (e) {
     throw asExit(e);
   }
@@ -87,7 +108,7 @@ export function dropEndpoint(id: string): boolean {
 export function endpointOwner(id: string): number | undefined {
   for (const n of networks()) {
     const ep = n.endpoints[id];
-    if (ep) return ep.owner?.pid ?? 0;
+    if (ep && !ep.iface) return ep.owner?.pid ?? 0;
   }
   return undefined;
 }
@@ -101,13 +122,19 @@ export function dropEndpointQuietly(id: string): void {
   }
 }
 
-export interface EndpointView {
+export interface AttachmentView {
   network: string;
   ip: string;
   prefixLen: number;
   gateway: string;
   mac: string;
+  aliases: string[];
+}
+
+export interface EndpointView extends AttachmentView {
   publish: PortMapping[];
+  /** The networks it is connected to besides its own (box network connect), by interface (eth1, ...). */
+  attachments: AttachmentView[];
 }
 
 /** The endpoints of all networks by container id, read once (box ps, inspect, port). */
@@ -119,12 +146,24 @@ export function endpointsById(): Map<string, EndpointView> {
   } catch {
     return out; // no networks yet
   }
+  const attached = new Map<string, (AttachmentView & { iface: string })[]>();
   for (const n of nets) {
     const prefixLen = Number(n.subnet.split("/")[1]);
     for (const ep of Object.values(n.endpoints)) {
       if (ep.pending) continue;
-      out.set(ep.name, { network: n.name, ip: ep.ip, prefixLen, gateway: n.gateway, mac: ep.mac, publish: ep.publish });
+      const view = { network: n.name, ip: ep.ip, prefixLen, gateway: n.gateway, mac: ep.mac, aliases: ep.aliases ?? [] };
+      if (ep.iface) {
+        const list = attached.get(ep.name) ?? [];
+        list.push({ ...view, iface: ep.iface });
+        attached.set(ep.name, list);
+      } else out.set(ep.name, { ...view, publish: ep.publish, attachments: [] });
     }
+  }
+  for (const [id, list] of attached) {
+    const ep = out.get(id);
+    if (!ep) continue;
+    list.sort((a, b) => a.iface.localeCompare(b.iface, undefined, { numeric: true }));
+    ep.attachments = list.map(({ iface: _, ...v }) => v);
   }
   return out;
 }

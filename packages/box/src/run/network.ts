@@ -17,7 +17,12 @@ export type NetworkMode =
 
 export const DEFAULT_NETWORK = "box0";
 
-
+/** One `box network connect`, kept in the container's NetPlan: the network, the --ip asked for, its names there (the container's and --alias). */
+export interface Connection {
+  network: string;
+  ip?: string;
+  aliases: string[];
+}
 
 export interface ExtraHost {
   host: string;

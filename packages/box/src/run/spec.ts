@@ -9,7 +9,7 @@ import { defaults, parseRlimit, type IdMap, type NsExecOptions } from "@box/ns-e
 import { DEFAULT_PROFILE_PATH } from "@box/seccomp";
 import type { RunFlags } from "./flags.js";
 import { ALL_CAPS, DOCKER_DEFAULT_CAPS, capBit, capMask } from "./caps.js";
-import { networkConfig, resolvConf, type ExtraHost, type NetworkMode, type PortMapping } from "./network.js";
+import { networkConfig, resolvConf, type Connection, type ExtraHost, type NetworkMode, type PortMapping } from "./network.js";
 
 export interface ImageLike {
   config: {
@@ -34,6 +34,8 @@ export interface NetPlan {
   extraHosts: ExtraHost[];
   aliases: string[];
   hostname?: string;
+  /** Networks added by `box network connect`, attached at each start (run/endpoint.ts). */
+  connected?: Connection[];
 }
 
 /** Docker's masked and read-only paths (moby oci/defaults.go). */
