@@ -316,10 +316,19 @@ describe("box attach", () => {
       const child = spawn(binPath("box"), ["attach", "term"], { env: h.env, stdio: ["pipe", "pipe", "pipe"] });
       let out = "";
       let err = "";
-      child.stdout.on("data", (d) => (out += d));
+      // Detach once the answer is back (or after 10 s): a fixed delay fails on a loaded machine.
+      let detached = false;
+      const detach = () => {
+        if (!detached) child.stdin.write("\x10\x11");
+        detached = true;
+      };
+      child.stdout.on("data", (d) => {
+        out += d;
+        if (out.includes("42-answer")) detach();
+      });
       child.stderr.on("data", (d) => (err += d));
       child.stdin.write("echo $((6*7))-answer\n");
-      setTimeout(() => child.stdin.write("\x10\x11"), 700);
+      setTimeout(detach, 10_000);
       child.on("close", (code, signal) => resolve({ command: ["box", "attach", "term"], code, signal, stdout: out, stderr: err, timedOut: false, ms: 0 }));
     });
     expect(r.code).toBe(0);
@@ -334,6 +343,148 @@ describe("box attach", () => {
     expect(a.stdout).toBe("got abc\n");
     expect(a.stderr).toBe("done\n");
     expectOk(await h.box("rm", "reader"));
+    expectClean();
+  });
+});
+
+describe("box start -a, -i", () => {
+  it("start -a gets the output from its first byte, stdout and stderr apart, and exits with the command's code", async () => {
+    expectOk(await h.box("create", "--name", "att", "--network", "none", "busybox", "sh", "-c", "echo first; echo err >&2; echo last; exit 3"));
+    for (const flag of ["-a", "--attach"]) {
+      const r = expectCode(await h.box("start", flag, "att"), 3);
+      expect(r.stdout).toBe("first\nlast\n");
+      expect(r.stderr).toBe("err\n");
+    }
+    // The log has both runs: the attach took nothing from it.
+    expect(expectOk(await h.box("logs", "att")).stdout).toBe("first\nlast\nfirst\nlast\n");
+    expect((await inspect("att")).State).toMatchObject({ Status: "exited", ExitCode: 3 });
+    expectOk(await h.box("rm", "att"));
+    expectClean();
+  });
+
+  it("start -a forwards the signals it gets to the container", async () => {
+    expectOk(await h.box("create", "--name", "sig", "--network", "none", "busybox", "sh", "-c", "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done"));
+    const r = await new Promise<RunResult>((resolve) => {
+      const child = spawn(binPath("box"), ["start", "-a", "sig"], { env: h.env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d) => {
+        out += d;
+        if (out === "ready\n") child.kill("SIGTERM");
+      });
+      child.stderr.on("data", (d) => (err += d));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        resolve({ command: ["box", "start", "-a", "sig"], code, signal, stdout: out, stderr: err, timedOut: false, ms: 0 });
+      });
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(9);
+    expect(r.stdout).toBe("ready\ngot-term\n");
+    expectOk(await h.box("rm", "sig"));
+    expectClean();
+  });
+
+  it("start -ai passes stdin through, and the end of ours ends the container's", async () => {
+    expectOk(await h.box("create", "-i", "--name", "cat", "--network", "none", "busybox", "sh", "-c", "cat; echo eof; exit 5"));
+    const r = expectCode(await h.box("start", "-ai", "cat", { input: "hello\nworld\n" }), 5);
+    expect(r.stdout).toBe("hello\nworld\neof\n");
+    // Again: a fresh stdin for the new run.
+    expect(expectCode(await h.box("start", "-i", "cat", { input: "again\n" }), 5).stdout).toBe("again\neof\n");
+    expectOk(await h.box("rm", "cat"));
+    expectClean();
+  });
+
+  it("start -a of a container created with -t gives it a terminal", async () => {
+    expectOk(await h.box("create", "-t", "--name", "ttystart", "--network", "none", "busybox", "sh", "-c", "test -t 0 && echo IN-TTY; test -t 1 && echo OUT-TTY; exit 2"));
+    const r = spawnSync("script", ["-qec", `${binPath("box")} start -a ttystart`, "/dev/null"], { env: h.env, encoding: "utf8", input: "", timeout: 30_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout.replace(/\r/g, "").split("\n").slice(0, 2)).toEqual(["IN-TTY", "OUT-TTY"]);
+    expectOk(await h.box("rm", "ttystart"));
+    expectClean();
+  });
+
+  it("start -ai of a -it container: input reaches its terminal, Ctrl-P Ctrl-Q detaches and leaves it running", async () => {
+    expectOk(await h.box("create", "-it", "--name", "shell", "--network", "none", "busybox", "sh"));
+    const r = await new Promise<RunResult>((resolve) => {
+      const cmd = `${binPath("box")} start -ai shell`;
+      const child = spawn("script", ["-qec", cmd, "/dev/null"], { env: h.env, stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      let detached = false;
+      const detach = () => {
+        if (!detached) child.stdin.write("\x10\x11");
+        detached = true;
+      };
+      child.stdout.on("data", (d) => {
+        out += d;
+        // The echoed command line holds "$((6*7))-answer"; the shell's answer is "42-answer".
+        if (out.includes("42-answer")) detach();
+      });
+      child.stderr.on("data", (d) => (err += d));
+      setTimeout(() => child.stdin.write("echo $((6*7))-answer\n"), 300);
+      setTimeout(detach, 10_000);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        resolve({ command: ["script", "-qec", cmd], code, signal, stdout: out, stderr: err, timedOut: false, ms: 0 });
+      });
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain("42-answer");
+    expect(r.stdout).toContain("read escape sequence");
+    expect((await inspect("shell")).State.Running).toBe(true);
+    expectOk(await h.box("rm", "-f", "shell"));
+    expectClean();
+  });
+
+  it("refuses -a with several containers, as Docker, and starts none", async () => {
+    expectOk(await h.box("create", "--name", "one", "busybox", "true"));
+    expectOk(await h.box("create", "--name", "two", "busybox", "true"));
+    const r = expectCode(await h.box("start", "-a", "one", "two"), 1);
+    expect(r.stderr.trim()).toBe("box: you cannot start and attach multiple containers at once");
+    expect(expectOk(await h.box("ps", "-a", "--format", "{{.Status}}")).stdout).toBe("Created\nCreated\n");
+    expect(expectOk(await h.box("start", "--help")).stdout).toMatch(/^Usage:  box start \[OPTIONS\] CONTAINER/);
+    expectOk(await h.box("rm", "one", "two"));
+    expectClean();
+  });
+});
+
+describe("box exec -d", () => {
+  it("returns at once with nothing printed; the command runs on in the container's namespaces and cgroup, adopted by its PID 1", async () => {
+    await runD("--name", "bg", "--network", "none", "busybox", "sleep", "300");
+    const t0 = Date.now();
+    const r = expectOk(await h.box("exec", "-d", "bg", "sh", "-c", "sleep 1; echo done > /x"));
+    const took = Date.now() - t0;
+    expect(r.stdout + r.stderr).toBe("");
+    expect(took).toBeLessThan(1000);
+    // Not yet written: box exec -d did not wait for it.
+    expectCode(await h.box("exec", "bg", "test", "-e", "/x"), 1);
+    await until("the background command to write /x", async () => (await h.box("exec", "bg", "cat", "/x")).stdout === "done\n");
+
+    const probe = "for n in pid mnt net uts ipc; do readlink /proc/$$/ns/$n; done > /ns; cat /proc/$$/cgroup > /cg; exec sleep 1000";
+    expectOk(await h.box("exec", "-d", "bg", "sh", "-c", probe));
+    await until("the probe", async () => (await h.box("exec", "bg", "test", "-s", "/cg")).code === 0);
+    const pid1 = expectOk(await h.box("exec", "bg", "sh", "-c", "for n in pid mnt net uts ipc; do readlink /proc/1/ns/$n; done; cat /proc/1/cgroup")).stdout;
+    expect(expectOk(await h.box("exec", "bg", "sh", "-c", "cat /ns /cg")).stdout).toBe(pid1);
+    // Its parent is the container's PID 1, no longer box exec's ns-init.
+    await until("the adoption", async () => /^\s*1 sleep 1000$/m.test(expectOk(await h.box("exec", "bg", "ps", "-o", "ppid,args")).stdout));
+    // rm -f takes it down with the container: expectClean finds any process left in its root.
+    expectOk(await h.box("rm", "-f", "bg"));
+    await until("no leaks", () => formatLeaks(leaks(h)) === "");
+    expectClean();
+  });
+
+  it("refuses a stopped container, and -d with -t, in one line", async () => {
+    await runD("--name", "gone", "--network", "none", "busybox", "true");
+    expectOk(await h.box("wait", "gone"));
+    const r = expectCode(await h.box("exec", "-d", "gone", "true"), 1);
+    expect(r.stderr.trim()).toMatch(/^box: container [0-9a-f]{64} is not running$/);
+    const t = expectCode(await h.box("exec", "-dt", "gone", "true"), 125);
+    expect(t.stderr.trim().split("\n")).toHaveLength(1);
+    expect(t.stderr).toMatch(/exec -d with -t is not supported/);
+    expect(expectOk(await h.box("exec", "--help")).stdout).toMatch(/^Usage:  box exec \[OPTIONS\] CONTAINER COMMAND/);
+    expectOk(await h.box("rm", "gone"));
     expectClean();
   });
 });

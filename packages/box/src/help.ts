@@ -30,7 +30,7 @@ Commands (containers):
   cp          Copy files/folders between a container and the local filesystem
   export      Export a container's filesystem as a tar archive
   port        List port mappings of a container
-  network     Manage networks (create, ls, rm, inspect, prune)
+  network     Manage networks (create, ls, rm, inspect, prune, connect, disconnect)
 
 Commands (images):
   images      List images
@@ -121,3 +121,35 @@ Exit status: 125 if box itself fails, 126 if the command cannot be invoked,
 export const CREATE_HELP = RUN_HELP.replace("Usage:  box run [OPTIONS]", "Usage:  box create [OPTIONS]")
   .replace("Create and run a new container from an image", "Create a new container (start it with box start)")
   .replace(/^  -d, --detach.*\n/m, "");
+
+export const START_HELP = `Usage:  box start [OPTIONS] CONTAINER [CONTAINER...]
+
+Start one or more stopped containers
+
+Options:
+  -a, --attach               Attach STDOUT/STDERR and forward signals
+      --detach-keys string   Override the key sequence for detaching a
+                             container (default "ctrl-p,ctrl-q")
+  -i, --interactive          Attach container's STDIN
+
+With -a or -i, box attaches before the container's command runs (no output
+is lost) and exits with the container's exit status.
+`;
+
+export const EXEC_HELP = `Usage:  box exec [OPTIONS] CONTAINER COMMAND [ARG...]
+
+Execute a command in a running container
+
+Options:
+  -d, --detach               Detached mode: run command in the background
+  -e, --env list             Set environment variables
+      --env-file list        Read in a file of environment variables
+  -i, --interactive          Keep STDIN open even if not attached
+  -t, --tty                  Allocate a pseudo-TTY (not with -d)
+  -u, --user string          Username or UID (format: "<name|uid>[:<group|gid>]")
+  -w, --workdir string       Working directory inside the container
+
+Exit status: the command's own; 126 if it cannot be invoked, 127 if it
+cannot be found, 1 if the container is not running. With -d, 0 once the
+command has started.
+`;

@@ -79,6 +79,13 @@ export interface NsExecOptions {
   seccomp?: string;
   /** Kill the container if ns-exec dies (foreground runs). */
   dieWithParent: boolean;
+  /**
+   * Leave the command running in the background (box exec -d): ns-init
+   * forks it off inside the joined PID namespace and exits, so that the
+   * namespace's PID 1 adopts it; its stdio is /dev/null, and nsExec resolves
+   * to 0 once it has been executed.
+   */
+  background?: boolean;
   command: string[];
 }
 
@@ -161,6 +168,11 @@ export function validate(o: NsExecOptions): void {
     if (!isAbsolute(t.target)) throw new UsageError(`tmpfs target '${t.target}' is not an absolute path`);
   }
   if (o.tty && o.init === false && o.command.length === 0) throw new UsageError("no command given");
+  if (o.background) {
+    if (!o.join.some((j) => j.kind === "pid")) throw new UsageError("a background command needs a joined PID namespace, whose PID 1 adopts it");
+    if (o.tty) throw new UsageError("a background command cannot have a terminal: nothing would hold it");
+    if (o.init) throw new UsageError("a background command cannot have an init of its own");
+  }
 }
 
 /** "NAME=SOFT[:HARD]" with "unlimited" or -1 for no limit. */

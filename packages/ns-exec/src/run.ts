@@ -101,6 +101,7 @@ export function initArgs(o: NsExecOptions, id: Identity | undefined, sync: boole
   if (o.tty) a.push("-t");
   if (o.unshare.cgroup) a.push("-c");
   if (o.dieWithParent) a.push("-k");
+  if (o.background) a.push("-D");
   a.push("--", ...o.command);
   return a;
 }
@@ -279,7 +280,9 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   const sync = hooks.beforeStart !== undefined || !!o.unshare.user || spawnFirst;
   const stdio: StdioOptions = detach
     ? ["inherit", "inherit", "inherit", "pipe", "pipe"]
-    : slaveFd !== undefined
+    : o.background
+      ? ["ignore", "ignore", "ignore", "pipe", "pipe"]
+      : slaveFd !== undefined
       ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"]
       : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
   if (filter) (stdio as unknown[]).push("pipe");

@@ -4,7 +4,9 @@
  * (ns-init joins its mount namespace, and with it its root and masked paths)
  * and applies the container's hardening: capabilities, no_new_privs, rlimits.
  * The process is not a child of the container's PID 1: its parent, seen from
- * inside, is 0.
+ * inside, is 0. With -d, ns-init forks the command off inside the
+ * container's PID namespace and exits: the container's PID 1 adopts it, so
+ * it outlives box exec and goes down with the container.
  */
 import { parseArgs, flag, list, str, UsageError, ExitError } from "@box/cli";
 import { defaults, nsExec, resolveIdentity, RootDir, type NsExecOptions } from "@box/ns-exec";
@@ -13,6 +15,7 @@ import { getContainer } from "../container/ops.js";
 import { loadSpec } from "../container/state.js";
 import { readEnvFile } from "../run/flags.js";
 import { findCgroup } from "../container/cgroup.js";
+import { EXEC_HELP } from "../help.js";
 
 const SPEC = {
   boolean: ["interactive", "tty", "detach", "privileged", "help"],
@@ -34,9 +37,15 @@ function identityIn(pid: number, user: string | undefined, group: string | undef
 
 export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> {
   const a = parseArgs(argv, SPEC);
+  if (flag(a, "help")) {
+    process.stdout.write(EXEC_HELP);
+    return 0;
+  }
   const [ref, ...cmd] = a.rest;
   if (!ref || cmd.length === 0) throw new UsageError('"box exec" requires at least 2 arguments');
-  if (flag(a, "detach")) throw new UsageError("box exec -d is not supported yet");
+  const detach = flag(a, "detach");
+  // Docker keeps the terminal of an exec -dt in its shim; box has no process to hold one.
+  if (detach && flag(a, "tty")) throw new ExitError("exec -d with -t is not supported: nothing would hold the terminal of a detached command", 125);
   if (flag(a, "privileged")) throw new UsageError("box exec --privileged is not supported yet");
   for (const e of list(a, "env")) if (e.startsWith("=") || e === "") throw new ExitError(`invalid environment variable: ${e}`, 125);
   const wd = str(a, "workdir");
@@ -79,8 +88,10 @@ export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> 
   o.tty = flag(a, "tty");
   // The terminal comes from the container's own devpts: `tty` inside says /dev/pts/N, as Docker.
   if (o.tty) o.ptyRoot = `/proc/${pid}/root`;
-  o.stdin = flag(a, "interactive");
-  o.dieWithParent = true;
+  // -d: nothing is attached (Docker accepts -di and attaches no stdin either).
+  o.stdin = flag(a, "interactive") && !detach;
+  o.dieWithParent = !detach;
+  o.background = detach;
   o.command = cmd;
   try {
     // Into the container's cgroup before the command runs, so its limits and stats cover it.

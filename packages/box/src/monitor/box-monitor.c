@@ -22,6 +22,13 @@
  *     (it ran and was already reaped by the stage), or "E CODE message".
  *   -a / -c: at the end, exec `box __cleanup ID` (same pid): it removes a
  *     --rm container, and gives back a network endpoint owned by this pid.
+ *   -A FD: an attach client already connected (`box start -a`: one end of a
+ *     socketpair), registered before the container's command runs, so it
+ *     gets the output from the first byte; it is not dropped when it falls
+ *     behind (the container waits, up to ATTACH_STALL_S, as with Docker), and
+ *     its end of input closes the container's stdin (Docker's StdinOnce).
+ *   A client that shuts down its writing side sends no more input but still
+ *     gets the output; one that closes is dropped.
  *   RUNDIR/stop: present when box stop/kill/rm asked for the container to stay
  *     down; the restart policy is then not applied.
  */
@@ -41,6 +48,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -50,6 +58,7 @@
 #define MAX_CLIENTS 16
 #define LINE_MAX_BYTES 16384 /* Docker splits log entries at 16 KiB */
 #define MAX_EARLY 64
+#define ATTACH_STALL_S 10
 
 enum { POLICY_NO, POLICY_ON_FAILURE, POLICY_ALWAYS, POLICY_UNLESS_STOPPED };
 
@@ -63,7 +72,8 @@ static struct {
   int policy, max_retries;
   char **start_argv; /* prefix; "__start" ID appended */
   int start_argc;
-} cfg = {.max_file = 1};
+  int attach_fd;
+} cfg = {.max_file = 1, .attach_fd = -1};
 
 static int box_fd = -1;     /* status back to box, until the first start is known */
 static int log_fd = -1;
@@ -73,7 +83,9 @@ static int out_w = -1, err_w = -1; /* write ends (or the pty slave in out_w), ke
 static int in_r = -1, in_w = -1;   /* stdin pipe with -i and no tty */
 static int listen_fd = -1;
 static int clients[MAX_CLIENTS];
+static int client_eof[MAX_CLIENTS]; /* its input has ended: poll it for hangup only */
 static int nclients;
+static int once_fd = -1;           /* the -A client */
 
 static pid_t start_pid;      /* the Node start stage, while it runs */
 static int start_fd = -1;    /* its status pipe */
@@ -261,8 +273,12 @@ static void log_flush(struct linebuf *b) {
 }
 
 static void drop_client(int i) {
+  if (clients[i] == once_fd)
+    once_fd = -1;
   close(clients[i]);
-  clients[i] = clients[--nclients];
+  nclients--;
+  clients[i] = clients[nclients];
+  client_eof[i] = client_eof[nclients];
 }
 
 static void to_clients(int stream, const char *p, size_t n) {
@@ -270,8 +286,9 @@ static void to_clients(int stream, const char *p, size_t n) {
   for (int i = 0; i < nclients;) {
     struct iovec iov[2] = {{hdr, 8}, {(void *)p, n}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
-    ssize_t w = sendmsg(clients[i], &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-    /* A client that cannot keep up is dropped rather than stall the container. */
+    /* A client that cannot keep up is dropped rather than stall the
+     * container; the one that started it blocks (SO_SNDTIMEO bounds it). */
+    ssize_t w = sendmsg(clients[i], &m, clients[i] == once_fd ? MSG_NOSIGNAL : MSG_DONTWAIT | MSG_NOSIGNAL);
     if (w != (ssize_t)(n + 8))
       drop_client(i);
     else
@@ -350,6 +367,17 @@ static void start_container(void) {
     write_state("exited", 125, "box-monitor: pipe2 failed");
     tell_box("E 125 box-monitor: pipe2: %s\n", strerror(errno));
     exit(1);
+  }
+  /* The stdin pipe that an -A client's end of input closed: a fresh one for this run. */
+  if (cfg.interactive && !cfg.tty && in_w < 0) {
+    int i[2];
+    if (pipe2(i, O_CLOEXEC) == 0) {
+      if (in_r >= 0)
+        close(in_r);
+      in_r = i[0];
+      in_w = i[1];
+      fcntl(in_w, F_SETFL, O_NONBLOCK);
+    }
   }
   start_reaped = start_eof = 0;
   start_len = 0;
@@ -601,11 +629,23 @@ static void make_socket(void) {
   }
 }
 
-static void client_input(int i) {
+static void client_input(int i, short revents) {
   char buf[4096];
-  ssize_t r = read(clients[i], buf, sizeof buf);
-  if (r <= 0) {
+  ssize_t r = client_eof[i] ? 0 : read(clients[i], buf, sizeof buf);
+  if (r < 0 && errno == EINTR)
+    return;
+  if (r < 0 || (r == 0 && (revents & (POLLHUP | POLLERR)))) {
     drop_client(i);
+    return;
+  }
+  if (r == 0) {
+    /* Half-closed: no more input from it. That of the client which started
+     * the container is the container's (Docker's StdinOnce): EOF on stdin. */
+    client_eof[i] = 1;
+    if (clients[i] == once_fd && !cfg.tty && in_w >= 0) {
+      close(in_w);
+      in_w = -1;
+    }
     return;
   }
   int fd = cfg.tty ? out_r : in_w;
@@ -618,7 +658,7 @@ static void client_input(int i) {
 
 static void usage(void) {
   fputs("usage: box-monitor -i ID -d RUNDIR -l LOGFILE [-t] [-I] [-a] [-c] [-s MAXSIZE] [-n MAXFILE]\n"
-        "                   [-p no|on-failure|always|unless-stopped] [-m MAXRETRIES] [-S FD] -- BOX...\n"
+        "                   [-p no|on-failure|always|unless-stopped] [-m MAXRETRIES] [-S FD] [-A FD] -- BOX...\n"
         "box-monitor is started by `box run -d`; it is not meant to be run by hand.\n",
         stderr);
   exit(2);
@@ -635,7 +675,7 @@ static int parse_policy(const char *s) {
 
 int main(int argc, char **argv) {
   int c;
-  while ((c = getopt(argc, argv, "+i:d:l:tIacs:n:p:m:S:")) != -1) {
+  while ((c = getopt(argc, argv, "+i:d:l:tIacs:n:p:m:S:A:")) != -1) {
     switch (c) {
     case 'i': cfg.id = optarg; break;
     case 'd': cfg.rundir = optarg; break;
@@ -649,6 +689,7 @@ int main(int argc, char **argv) {
     case 'p': cfg.policy = parse_policy(optarg); break;
     case 'm': cfg.max_retries = atoi(optarg); break;
     case 'S': box_fd = atoi(optarg); break;
+    case 'A': cfg.attach_fd = atoi(optarg); break;
     default: usage();
     }
   }
@@ -680,6 +721,14 @@ int main(int argc, char **argv) {
   open_log(0);
   make_io();
   make_socket();
+  if (cfg.attach_fd >= 0) {
+    /* Before the command runs: the client misses none of its output. */
+    fcntl(cfg.attach_fd, F_SETFD, FD_CLOEXEC);
+    struct timeval stall = {.tv_sec = ATTACH_STALL_S};
+    setsockopt(cfg.attach_fd, SOL_SOCKET, SO_SNDTIMEO, &stall, sizeof stall);
+    once_fd = clients[nclients] = cfg.attach_fd;
+    client_eof[nclients++] = 0;
+  }
   write_state("created", 0, "");
   start_container();
 
@@ -694,7 +743,7 @@ int main(int argc, char **argv) {
     if (listen_fd >= 0) { i_listen = n; p[n++] = (struct pollfd){listen_fd, POLLIN, 0}; }
     i_clients = n;
     for (int k = 0; k < nclients; k++)
-      p[n++] = (struct pollfd){clients[k], POLLIN, 0};
+      p[n++] = (struct pollfd){clients[k], client_eof[k] ? 0 : POLLIN, 0};
     int timeout = -1;
     if (restart_at_ms) {
       long long left = restart_at_ms - mono_ms();
@@ -744,15 +793,16 @@ int main(int argc, char **argv) {
     if (i_listen >= 0 && p[i_listen].revents) {
       int cfd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
       if (cfd >= 0) {
-        if (nclients < MAX_CLIENTS)
+        if (nclients < MAX_CLIENTS) {
+          client_eof[nclients] = 0;
           clients[nclients++] = cfd;
-        else
+        } else
           close(cfd);
       }
     }
     for (int k = n - 1; k >= i_clients; k--) {
       if (p[k].revents && k - i_clients < nclients && clients[k - i_clients] == p[k].fd)
-        client_input(k - i_clients);
+        client_input(k - i_clients, p[k].revents);
     }
   }
   if (listen_fd >= 0)

@@ -4,7 +4,8 @@
  * start stage below (`box __start ID`, Node) with the container's stdio, and
  * keeps the container once that stage has exec'd it and exited.
  */
-import { spawn } from "node:child_process";
+import { spawn, type StdioOptions } from "node:child_process";
+import type { Duplex } from "node:stream";
 import { readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,12 +36,21 @@ export function logPath(p: BoxPaths, id: string): string {
   return join(containerDir(p, id), `${id}-json.log`);
 }
 
+export interface StartOptions {
+  /**
+   * `box start -a`: called at once with our end of a socketpair that the
+   * monitor registers as an attach client (-A) before the container's
+   * command runs, so that no output is lost. It speaks attach.sock's protocol.
+   */
+  attach?: (sock: Duplex) => void;
+}
+
 /**
  * Start the monitor for a created or exited container and wait until the
  * container runs (resolves to its pid) or could not start (throws with
  * Docker's exit code: 126, 127, else 125).
  */
-export async function startDetached(p: BoxPaths, rec: ContainerRecord): Promise<number> {
+export async function startDetached(p: BoxPaths, rec: ContainerRecord, opts: StartOptions = {}): Promise<number> {
   const id = rec.Id;
   const runDir = containerRunDir(p, id);
   rmSync(join(runDir, "stop"), { force: true });
@@ -52,8 +62,14 @@ export async function startDetached(p: BoxPaths, rec: ContainerRecord): Promise<
   if (rec.HostConfig.AutoRemove) args.push("-a");
   // Every container has a cgroup to give back, and a bridge-mode one an endpoint too.
   args.push("-c");
+  // Node makes a "pipe" as a socketpair: both ways, and a half-close is shutdown(SHUT_WR).
+  if (opts.attach) args.push("-A", "4");
   args.push("--", process.execPath, BOX_JS);
-  const child = spawn(MONITOR, args, { detached: true, stdio: ["ignore", "ignore", "ignore", "pipe"], env: process.env });
+  const stdio: StdioOptions = ["ignore", "ignore", "ignore", "pipe"];
+  if (opts.attach) stdio.push("pipe");
+  const child = spawn(MONITOR, args, { detached: true, stdio, env: process.env });
+  const sock = opts.attach ? (child.stdio[4] as Duplex) : undefined;
+  if (sock) opts.attach!(sock);
   const exited = new Promise<void>((r) => {
     child.on("exit", () => r());
     child.on("error", () => r());
@@ -72,13 +88,17 @@ export async function startDetached(p: BoxPaths, rec: ContainerRecord): Promise<
     pipe.on("close", () => resolve(buf));
   });
   pipe.destroy();
-  if (spawnError) throw new ExitError(`spawn ${MONITOR}: ${spawnError.message}`, 125);
+  if (spawnError) {
+    sock?.destroy();
+    throw new ExitError(`spawn ${MONITOR}: ${spawnError.message}`, 125);
+  }
   const ok = /^OK (\d+)$/.exec(line);
   if (ok) {
     child.unref();
     return Number(ok[1]);
   }
   // The monitor exits right after a failed start; let it finish first.
+  sock?.destroy();
   await exited;
   const err = /^E (\d+) (.*)$/.exec(line);
   if (err) {

@@ -120,6 +120,7 @@ struct opts {
   int seccomp_fd;
   struct sock_fprog filter;
   int pdeathsig;
+  int background;
   int readonly_root_after;
   long uid, gid;
   gid_t groups[MAX_LIST];
@@ -452,7 +453,7 @@ static void apply_filter(struct opts *o) {
 
 static void usage(void) {
   fputs("usage: ns-init [-s] [-e FD] [-Y] [-U USERNS] [-M MNTNS] [-r ROOT] [-w CWD] [-u UID] [-g GID] [-G GID,...] [-C CAPS]\n"
-        "               [-m MASK]... [-o RO]... [-R NAME=SOFT:HARD]... [-n] [-F FD] [-i] [-t] [-c] [-k] -- CMD...\n"
+        "               [-m MASK]... [-o RO]... [-R NAME=SOFT:HARD]... [-n] [-F FD] [-i] [-t] [-c] [-k] [-D] -- CMD...\n"
         "ns-init is the second stage of ns-exec; run ns-exec instead.\n",
         stderr);
   _exit(2);
@@ -462,7 +463,7 @@ static void parse(int argc, char **argv, struct opts *o) {
   int c;
   memset(o, 0, sizeof *o);
   o->uid = o->gid = -1;
-  while ((c = getopt(argc, argv, "+se:YU:M:r:w:u:g:G:C:m:o:R:nF:itck")) != -1) {
+  while ((c = getopt(argc, argv, "+se:YU:M:r:w:u:g:G:C:m:o:R:nF:itckD")) != -1) {
     switch (c) {
     case 'M': o->join_mnt = optarg; break;
     case 'U': o->join_user = optarg; break;
@@ -491,6 +492,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     case 't': o->tty = 1; break;
     case 'c': o->cgroupns = 1; break;
     case 'k': o->pdeathsig = 1; break;
+    case 'D': o->background = 1; break;
     default: usage();
     }
   }
@@ -600,6 +602,20 @@ int main(int argc, char **argv) {
     setsid();
     if (ioctl(0, TIOCSCTTY, 0) < 0)
       die(1, errno, "ioctl TIOCSCTTY");
+  }
+  /* -D (box exec -d): fork the command off and exit. We sit in the joined
+   * PID namespace, so the kernel gives the orphan to that namespace's PID 1
+   * (find_child_reaper), not to ns-exec or a host subreaper: the command
+   * lives and dies with the container. The status fd goes with the child,
+   * which reports a failed exec as usual; a session of its own keeps it
+   * out of the caller's job control. */
+  if (o.background) {
+    pid_t pid = fork();
+    if (pid < 0)
+      die(1, errno, "fork");
+    if (pid > 0)
+      _exit(0);
+    setsid();
   }
   exec_cmd(&o);
   return 1;
