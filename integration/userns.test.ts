@@ -156,6 +156,21 @@ describe("box run --userns-remap", () => {
     }
   });
 
+  it("box build under BOX_USERNS_REMAP runs RUN steps as the remapped root; the layer has the container's ids", async () => {
+    const ctx = join(h.root, "remap-ctx");
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, "Dockerfile"), "FROM busybox\nRUN cat /proc/self/uid_map > /map && id -u > /me && touch /made && chown 5:6 /made\n");
+    const tag = `remap-build-${h.id.toLowerCase()}:1`;
+    try {
+      expectOk(await h.box("build", "-q", "--no-cache", "-t", tag, ctx, { env: { BOX_USERNS_REMAP: "default" } }));
+      const r = expectOk(await h.box("run", "--rm", "--network", "none", tag, "sh", "-c", "cat /map /me; stat -c '%u:%g' /made /bin/busybox"));
+      expect(r.stdout.split("\n").map((l) => l.trim().split(/\s+/).join(" "))).toEqual([`0 ${base().uid} 65536`, "0", "5:6", "0:0", ""]);
+    } finally {
+      await h.box("rmi", tag);
+      rmSync(ctx, { recursive: true, force: true });
+    }
+  });
+
   it("refuses bad settings with one line and exit 125, leaving nothing", async () => {
     const cases: [string[], RegExp][] = [
       [["--userns-remap=nosuchuser-x"], /--userns-remap nosuchuser-x: no user named nosuchuser-x/],

@@ -29,6 +29,8 @@ import { IgnoreMatcher } from "./ignore.js";
 import { copyEntry, findSources, hashSources, lstatOrNull, resolveInRoot, type Source } from "./files.js";
 import { Progress, type ProgressMode, type Step } from "./progress.js";
 import { startStep, type RunningStep } from "./sandbox.js";
+import { remapSetting, resolveRemap, type Remap } from "../run/remap.js";
+import type { IdMap } from "@box/ns-exec";
 import { sourceDateEpoch, storeUpper } from "./layer.js";
 import { parseMount, pathChain, pruneMountStubs, type RunMount } from "./mounts.js";
 
@@ -149,6 +151,8 @@ export class Builder {
   private ignore!: IgnoreMatcher;
   private progress!: Progress;
   private readonly epoch: number | undefined;
+  /** BOX_USERNS_REMAP: RUN steps run as the remapped root, as dockerd's builder does. */
+  private readonly remap: Remap | undefined;
   private readonly globalArgs = new Map<string, string | undefined>();
   private readonly usedArgs = new Set<string>();
   private readonly stageStates = new Map<number, State>();
@@ -165,6 +169,8 @@ export class Builder {
     this.cacheDir = join(boxRoot, "builder", "cache");
     this.tmpRoot = join(boxRoot, "builder", "tmp", `${process.pid}-${randomBytes(6).toString("hex")}`);
     this.epoch = sourceDateEpoch();
+    const remapWith = remapSetting(undefined, undefined);
+    this.remap = remapWith !== undefined ? resolveRemap(remapWith, boxRoot) : undefined;
   }
 
   /** Build; resolves to the image ID. */
@@ -473,7 +479,7 @@ export class Builder {
   }
 
   /** A step that makes a layer with `make` (given a fresh upper dir) unless the cache has it. */
-  private async layered(state: State, createdBy: string, label: string, extraKey: string, make: (step: Step, dirs: { upper: string; work: string; target: string }) => Promise<void>): Promise<void> {
+  private async layered(state: State, createdBy: string, label: string, extraKey: string, make: (step: Step, dirs: { upper: string; work: string; target: string }) => Promise<void>, idmap?: { uid: IdMap[]; gid: IdMap[] }): Promise<void> {
     state.key = sha(`${state.key}\n${createdBy}\n${extraKey}`);
     const step = this.progress.step(label);
     const cached = this.readCache(state.key);
@@ -494,7 +500,8 @@ export class Builder {
         throw e;
       }
       let diffId: string | null = null;
-      if (readdirSync(dirs.upper).length > 0) diffId = (await storeUpper(this.store, dirs.upper, this.epoch)).diffId;
+      // A remapped RUN's upper holds host ids: the layer gets the container's.
+      if (readdirSync(dirs.upper).length > 0) diffId = (await storeUpper(this.store, dirs.upper, this.epoch, idmap)).diffId;
       const created = this.created();
       this.writeCache(state.key, { diffId, created });
       this.push(state, diffId, createdBy, created);
@@ -746,6 +753,7 @@ export class Builder {
           target: dirs.target,
           binds,
           tmpfs,
+          ...(this.remap ? { remap: this.remap } : {}),
         }, (chunk) => step.log(chunk));
         this.running = running;
         let code: number;
@@ -760,7 +768,7 @@ export class Builder {
       }
       pruneMountpoints(dirs.upper, dirsOf(state));
       if (targets.length > 0) pruneMountStubs(dirs.upper, created, targets, (p) => this.lowerStat(state, p));
-    });
+        }, this.remap ? { uid: this.remap.uidMap, gid: this.remap.gidMap } : undefined);
   }
 
   /** The topmost layer's entry for `path` (null: absent or deleted). */

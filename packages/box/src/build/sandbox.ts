@@ -13,8 +13,8 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { ExitError } from "@box/cli";
-import { defaults, nsExec, type BindMount, type NsExecOptions, type TmpfsMount } from "@box/ns-exec";
-import { mountOverlay } from "@box/ovl-mount";
+import { defaults, nsExec, type BindMount, type IdMap, type NsExecOptions, type TmpfsMount } from "@box/ns-exec";
+import { rootMount, type RootMount } from "../run/rootmount.js";
 import { DEFAULT_PROFILE_PATH } from "@box/seccomp";
 import { DOCKER_DEFAULT_CAPS, capMask } from "../run/caps.js";
 import { MASKED_PATHS, READONLY_PATHS } from "../run/spec.js";
@@ -45,6 +45,8 @@ export interface RunStepInput {
   /** RUN --mount: host paths bound in, and tmpfs mounts. */
   binds?: BindMount[];
   tmpfs?: TmpfsMount[];
+  /** BOX_USERNS_REMAP, resolved: the step runs in a user namespace with these maps. */
+  remap?: { uidMap: IdMap[]; gidMap: IdMap[] };
 }
 
 /** The ns-exec config of a RUN step. Pure. */
@@ -53,6 +55,11 @@ export function stepOptions(s: RunStepInput): NsExecOptions {
   const host = s.network === "host";
   o.unshare = { pid: true, mount: true, ipc: true, uts: !host, net: !host, cgroup: false };
   o.root = s.target;
+  if (s.remap) {
+    o.unshare.user = true;
+    o.uidMap = s.remap.uidMap;
+    o.gidMap = s.remap.gidMap;
+  }
   if (!host) o.hostname = "buildkitsandbox";
   else {
     try {
@@ -116,17 +123,21 @@ function osSignal(name: NodeJS.Signals): number {
 export async function buildRunStage(specPath: string): Promise<number> {
   const spec = JSON.parse(readFileSync(specPath, "utf8")) as SandboxSpec;
   const options: NsExecOptions = { ...spec.options, caps: spec.options.caps !== undefined ? BigInt(`0x${spec.options.caps}`) : undefined };
+  let root: RootMount | undefined;
   try {
+    // Idmapped layers and an upper owned by the remapped root, as box run's (or a plain overlay).
+    root = await rootMount(options, spec.lower, { upper: spec.upper, work: spec.work, rootfs: spec.target });
     const cg = makeCgroup(spec.cgroup, {});
     return await nsExec(options, {
       // Into its cgroup before the command runs, as box run's containers.
       beforeStart: (pid) => cg.attachInBackground(pid),
-      mountRoot: () => mountOverlay({ lower: spec.lower, upper: spec.upper, work: spec.work, target: spec.target }),
+      mountRoot: root.mountRoot,
     });
   } catch (e) {
     if (e instanceof ExitError) throw e;
     throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
   } finally {
+    root?.release();
     removeCgroupQuietly(spec.cgroup);
   }
 }
