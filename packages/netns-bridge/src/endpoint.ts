@@ -3,10 +3,10 @@ import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { bridgeAddIf, linkUp } from "@box/sys";
+import { addAddress, addDefaultRoute, addVeth, bridgeAddIf, linkUp } from "@box/sys";
 import { config, DEFAULT_NETWORK, NAME_RE, vethName, type Config } from "./config.js";
 import { hostsFor, hostsPath, refreshHosts, removeHosts, writeHosts } from "./hosts.js";
-import { ipBatch, linkDelete } from "./ip.js";
+import { linkDelete } from "./ip.js";
 import { formatIp, isHost, macFor, parseCidr, parseIp } from "./ipv4.js";
 import { inNetns, makeNetns, removeNetns } from "./netns.js";
 import { ConflictError, enableForwarding, networkFor, syncNft } from "./network.js";
@@ -184,19 +184,14 @@ export async function createEndpoint(o: EndpointOptions, env: NodeJS.ProcessEnv 
 
   const prefix = parseCidr(net.subnet)!.prefix;
   try {
-    makeNetns(netnsPath, (hostNs) =>
-      // Run inside the new netns; fd 3 of ip is the host's netns, where the peer goes.
-      ipBatch(
-        [
-          `link add eth0 address ${ep.mac} type veth peer name ${hostVeth} netns /proc/self/fd/3`,
-          `addr add ${ep.ip}/${prefix} dev eth0`,
-          `link set eth0 up`,
-          `route add default via ${net.gateway} dev eth0`,
-        ],
-        "veth",
-        hostNs,
-      ),
-    );
+    // Inside the new netns; the peer goes to the host's (hostNs). Over netlink, in this process:
+    // what `ip link add ... type veth peer ...; ip addr add; ip link set up; ip route add` did.
+    makeNetns(netnsPath, (hostNs) => {
+      addVeth("eth0", ep.mac, hostVeth, hostNs);
+      addAddress("eth0", ep.ip, prefix);
+      linkUp("eth0");
+      addDefaultRoute(net.gateway, "eth0");
+    });
     bridgeAddIf(net.bridge, hostVeth);
     linkUp(hostVeth);
     enableForwarding();
@@ -367,18 +362,12 @@ export function attachEndpoint(o: AttachOptions, env: NodeJS.ProcessEnv = proces
   const iface = ep.iface!;
   const prefix = parseCidr(net.subnet)!.prefix;
   try {
-    inNetns(ep.netnsPath, (hostNs) =>
-      // Run inside the endpoint's netns; fd 3 of ip is the host's netns, where the peer goes.
-      ipBatch(
-        [
-          `link add ${iface} address ${ep.mac} type veth peer name ${ep.hostVeth} netns /proc/self/fd/3`,
-          `addr add ${ep.ip}/${prefix} dev ${iface}`,
-          `link set ${iface} up`,
-        ],
-        `veth ${iface}`,
-        hostNs,
-      ),
-    );
+    // Inside the endpoint's netns; the peer goes to the host's (hostNs).
+    inNetns(ep.netnsPath, (hostNs) => {
+      addVeth(iface, ep.mac, ep.hostVeth, hostNs);
+      addAddress(iface, ep.ip, prefix);
+      linkUp(iface);
+    });
     bridgeAddIf(net.bridge, ep.hostVeth);
     linkUp(ep.hostVeth);
     enableForwarding();

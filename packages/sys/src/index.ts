@@ -11,7 +11,7 @@ export { flock, LOCK } from "./lock.js";
 export { openat2, openat, mkdirat, symlinkat, unlinkat, fchownat, readlinkat, O } from "./at.js";
 export { linkUp } from "./link.js";
 export { ifIndex, bridgeAddIf } from "./netdev.js";
-export { deleteLink } from "./netlink.js";
+export { addAddress, addDefaultRoute, addVeth, deleteLink } from "./netlink.js";
 export { bpfProgLoad, bpfProgAttach, bpfProgDetach, bpfProgQuery, bpfProgGetFdById, BPF_PROG_TYPE, BPF_ATTACH_TYPE, BPF_F, type ProgLoad } from "./bpf.js";
 
 
