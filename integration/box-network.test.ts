@@ -9,39 +9,12 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { binPath, expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness } from "./lib/harness.js";
+import { freeSubnet } from "./lib/subnets.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function ipToNum(s: string): number {
-  return s.split(".").reduce((n, p) => n * 256 + Number(p), 0);
-}
 
-const usedSubnets = new Set<string>();
 
-/** A /24 in 10.200-250.x.0 that no route of the host and no earlier test uses. */
-function freeSubnet(): string {
-  const routes = (JSON.parse(spawnSync("ip", ["-j", "-4", "route", "show", "table", "all"], { encoding: "utf8" }).stdout) as { dst: string }[])
-    .map((r) => r.dst)
-    .filter((d) => d !== "default")
-    .map((d) => {
-      const [a, p] = d.split("/");
-      return { base: ipToNum(a!), prefix: Number(p ?? 32) };
-    });
-  for (let i = 0; i < 1000; i++) {
-    const s = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}.0`;
-    const n = ipToNum(s);
-    const clash = routes.some((r) => {
-      const p = Math.min(r.prefix, 24);
-      const m = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
-      return ((r.base & m) >>> 0) === ((n & m) >>> 0);
-    });
-    if (!clash && !usedSubnets.has(s)) {
-      usedSubnets.add(s);
-      return `${s}/24`;
-    }
-  }
-  throw new Error("no free /24 in 10.200-250.0.0");
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();
