@@ -38,7 +38,7 @@ import { basename, dirname, posix } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import tar from "tar-stream";
 import { ExitError, flag, parseArgs } from "@box/cli";
-import type { IdMap } from "@box/ns-exec";
+import { hostId, type IdMap } from "@box/ns-exec";
 import { AT, O, SysError, fchownat, mkdirat, openat, readlinkat, symlinkat, unlinkat } from "@box/sys";
 import { RootDir } from "@box/ns-exec";
 import { openOverlay } from "@box/ovl-mount";
@@ -165,17 +165,8 @@ function procMap(pid: number, which: "uid" | "gid"): IdMap[] {
   }
 }
 
-function mappedZero(pid: number, which: "uid" | "gid"): number {
-  try {
-    for (const line of readFileSync(`/proc/${pid}/${which}_map`, "utf8").split("\n")) {
-      const [inside, outside] = line.trim().split(/\s+/).map(Number);
-      if (inside === 0 && outside !== undefined && !Number.isNaN(outside)) return outside;
-    }
-  } catch {
-    // gone: the caller's open of its root fails too
-  }
-  return 0;
-}
+/** The host id that id 0 of a user namespace's map is (0 without one). */
+const hostZero = (map: IdMap[] | undefined): number => (map ? (hostId(map, 0) ?? 0) : 0);
 
 /**
  * Run fn on the container's root. A running container's is /proc/PID/root. A stopped one's is its
@@ -195,9 +186,10 @@ export async function withRoot<T>(p: BoxPaths, c: Ctr, mode: "read" | "write" | 
     }
     try {
       const uid = procMap(x.state.Pid, "uid");
+      const gid = procMap(x.state.Pid, "gid");
       // The host's own user namespace maps every id to itself: nothing to shift.
-      const idmap = uid.length === 1 && uid[0]!.inside === 0 && uid[0]!.outside === 0 ? undefined : { uid, gid: procMap(x.state.Pid, "gid") };
-      return await fn({ root, rootUid: mappedZero(x.state.Pid, "uid"), rootGid: mappedZero(x.state.Pid, "gid"), ...(idmap ? { idmap } : {}) });
+      const idmap = uid.length === 1 && uid[0]!.inside === 0 && uid[0]!.outside === 0 ? undefined : { uid, gid };
+      return await fn({ root, rootUid: hostZero(uid), rootGid: hostZero(gid), ...(idmap ? { idmap } : {}) });
     } finally {
       root.close();
     }
@@ -208,14 +200,13 @@ export async function withRoot<T>(p: BoxPaths, c: Ctr, mode: "read" | "write" | 
     const { layers, options: o } = loadSpec(p, c.id);
     // A stopped remapped container: what is written gets its root's host ids, what is read its own.
     const idmap = o.unshare.user ? { uid: o.uidMap, gid: o.gidMap.length ? o.gidMap : o.uidMap } : undefined;
-    const zero = (m: IdMap[] | undefined) => m?.find((x) => x.inside === 0)?.outside ?? 0;
     const upper = `${dir}/upper`;
     const mfd =
       mode === "write" ? openOverlay({ lower: layers, upper, work: `${dir}/work` }) : openOverlay({ lower: [upper, ...layers], readonly: true });
     try {
       const root = new RootDir(`/proc/self/fd/${mfd}`);
       try {
-        return await fn({ root, rootUid: zero(idmap?.uid), rootGid: zero(idmap?.gid), ...(idmap ? { idmap } : {}) });
+        return await fn({ root, rootUid: hostZero(idmap?.uid), rootGid: hostZero(idmap?.gid), ...(idmap ? { idmap } : {}) });
       } finally {
         root.close();
       }
