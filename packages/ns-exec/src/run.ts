@@ -222,15 +222,19 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   // Back to the host's mounts, where the caller cleans up (its rootfs is
   // busy only in the namespace being abandoned). If we never left them
   // (unshare itself failed), setns may be refused: the first error is the one to tell.
-  const backToHost = (e: unknown): unknown => {
-    if (hostMnt !== undefined) {
-      try {
-        setns(hostMnt, CLONE.NEWNS, "host mount namespace");
-      } catch {
-        // still in the host's mount namespace
-      }
-      closeSync(hostMnt);
+  let hostMntOpen = hostMnt !== undefined;
+  const returnToHostMnt = () => {
+    if (!hostMntOpen) return;
+    hostMntOpen = false;
+    try {
+      setns(hostMnt!, CLONE.NEWNS, "host mount namespace");
+    } catch {
+      // still in the host's mount namespace
     }
+    closeSync(hostMnt!);
+  };
+  const backToHost = (e: unknown): unknown => {
+    returnToHostMnt();
     // A non-root caller gets EPERM from the first unshare: say what is missing.
     if (e instanceof SysError && e.code === "EPERM" && e.syscall === "unshare" && process.geteuid?.() !== 0) {
       return new ExitError(`${e.message}: ns-exec needs root to make namespaces and mounts; rootless use is not supported yet`, 1);
@@ -247,169 +251,177 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
   } catch (e) {
     throw backToHost(e);
   }
-  const withRoot = o.root !== undefined && !!o.unshare.mount;
-  const prepare = () => {
-    try {
-      const pty = prepareRoot(o, console);
-      if (pty) ({ master, slave: slaveFd } = pty);
-    } catch (e) {
-      throw backToHost(e);
-    }
-  };
-  // ns-init waits for "go" before it touches the root (it copies this mount
-  // namespace only then), so it can start first and join its cgroup while the
-  // root is prepared: a v1 cgroup.procs write waits out an RCU grace period.
-  // Not when the root gives the terminal that is to be ns-init's stdio.
-  const spawnFirst = withRoot && console !== "allocate";
-  if (withRoot && !spawnFirst) prepare();
-
-  if (master !== undefined) {
-    const size = process.stdout.isTTY ? getWinSize(1) : null;
-    if (size) setWinSize(master, size);
-  }
-
-  // Handlers go in before the spawn: a signal that arrives while the
-  // container starts must reach it, not kill ns-exec with its default action.
-  let child: ChildProcess | undefined;
-  const pending: NodeJS.Signals[] = [];
-  const forward = (sig: NodeJS.Signals) => (child?.pid !== undefined ? child.kill(sig) : pending.push(sig));
-  const relaySignals = !o.tty && !detach;
-  if (relaySignals) for (const s of FORWARDED) process.on(s, forward);
-
-  // ns-init waits for "go" when something must happen first: its cgroup, its id maps, or the root.
-  const sync = hooks.beforeStart !== undefined || !!o.unshare.user || spawnFirst;
-  const stdio: StdioOptions = detach
-    ? ["inherit", "inherit", "inherit", "pipe", "pipe"]
-    : o.background
-      ? ["ignore", "ignore", "ignore", "pipe", "pipe"]
-      : slaveFd !== undefined
-      ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"]
-      : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
-  if (filter) (stdio as unknown[]).push("pipe");
-  child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
-  // At most 32 KiB (4096 instructions), within a pipe's buffer: ns-init
-  // reads it to EOF before anything else.
-  if (filter) {
-    const pipe = (child.stdio as unknown as NodeJS.WritableStream[])[5]!;
-    // If ns-init is gone (or never started), its status or exit says why; not an EPIPE here.
-    pipe.on("error", () => {});
-    pipe.end(filter);
-  }
-  for (const sig of pending.splice(0)) child.kill(sig);
-  if (slaveFd !== undefined) closeSync(slaveFd);
-
-  const syncPipe = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
-  // ns-init may die before it reads "go" (killed, or failed): its exit
-  // status says so, and the caller cleans up; an EPIPE here must not crash us.
-  syncPipe.on("error", () => {});
-  const statusPipe = child.stdio[4] as NodeJS.ReadableStream;
-  let failure: { code: number; message: string } | undefined;
-  let spawnError: Error | undefined;
-  child.on("error", (e) => (spawnError = e));
-  let exited: [number | null, NodeJS.Signals | null] | undefined;
-  const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    child!.on("exit", (c, s) => resolve((exited = [c, s])));
-    child!.on("error", () => resolve((exited = [null, null])));
-  });
-
-  const pid = child.pid;
-  // Called now, synchronously: what it starts in the background runs while the root is prepared.
-  let before: Promise<void> | undefined;
-  if (pid !== undefined && hooks.beforeStart && !o.unshare.user) {
-    const hook = hooks.beforeStart;
-    before = (async () => hook(pid))();
-    before.catch(() => {}); // awaited below; not unhandled meanwhile
-  }
-  if (spawnFirst) {
-    try {
-      prepare();
-    } catch (e) {
-      child.kill("SIGKILL");
-      await before?.catch(() => {});
-      await exit;
-      throw e;
-    }
-  }
-  if (before) {
-    try {
-      await before;
-    } catch (e) {
-      child.kill("SIGKILL");
-      throw e;
-    }
-  }
-  // With a user namespace, "go" follows the id maps (the status handler below).
-  if (sync && !o.unshare.user && pid !== undefined) syncPipe.write("1");
-
-  if (pid !== undefined) hooks.started?.(pid);
-
-  const statusDone = new Promise<void>((resolve) => {
-    let buf = "";
-    statusPipe.setEncoding("utf8");
-    statusPipe.on("data", (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line === "U" && pid !== undefined) {
-          const go = async () => {
-            try {
-              writeIdMaps(pid, o.uidMap, o.gidMap);
-            } catch (e) {
-              throw new Error(`write id maps of ${pid}: ${(e as Error).message}`);
-            }
-            await hooks.beforeStart?.(pid);
-            syncPipe.write("1");
-          };
-          go().catch((e: unknown) => {
-            failure = { code: 1, message: (e as Error).message };
-            child!.kill("SIGKILL");
-          });
-        } else if (line.startsWith("E ")) {
-          const m = /^E (\d+) (.*)$/.exec(line);
-          failure = { code: Number(m?.[1] ?? 1), message: m?.[2] ?? line };
-        }
+  // Whatever fails from here on, the caller gets its thread back in the host's
+  // mount namespace: there the container's rootfs is a plain directory it can remove.
+  try {
+    const withRoot = o.root !== undefined && !!o.unshare.mount;
+    const prepare = () => {
+      try {
+        const pty = prepareRoot(o, console);
+        if (pty) ({ master, slave: slaveFd } = pty);
+      } catch (e) {
+        throw backToHost(e);
       }
-    });
-    statusPipe.on("end", resolve);
-    statusPipe.on("error", () => resolve());
-    statusPipe.on("close", resolve);
-  });
+    };
+    // ns-init waits for "go" before it touches the root (it copies this mount
+    // namespace only then), so it can start first and join its cgroup while the
+    // root is prepared: a v1 cgroup.procs write waits out an RCU grace period.
+    // Not when the root gives the terminal that is to be ns-init's stdio.
+    const spawnFirst = withRoot && console !== "allocate";
+    if (withRoot && !spawnFirst) prepare();
 
-  const status = (c: number | null, s: NodeJS.Signals | null) => (s ? 128 + (osSignal(s) ?? 0) : (c ?? 1));
-
-  if (detach) {
-    await Promise.race([statusDone, exit]);
-    if (!failure) await statusDone;
-    syncPipe.destroy();
-    if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
-    if (failure) {
-      child.kill("SIGKILL");
-      throw new ExitError(failure.message, failure.code);
+    if (master !== undefined) {
+      const size = process.stdout.isTTY ? getWinSize(1) : null;
+      if (size) setWinSize(master, size);
     }
-    child.unref();
-    return { pid: pid!, code: exited ? status(...exited) : undefined };
+
+    // Handlers go in before the spawn: a signal that arrives while the
+    // container starts must reach it, not kill ns-exec with its default action.
+    let child: ChildProcess | undefined;
+    const pending: NodeJS.Signals[] = [];
+    const forward = (sig: NodeJS.Signals) => (child?.pid !== undefined ? child.kill(sig) : pending.push(sig));
+    const relaySignals = !o.tty && !detach;
+    if (relaySignals) for (const s of FORWARDED) process.on(s, forward);
+
+    // ns-init waits for "go" when something must happen first: its cgroup, its id maps, or the root.
+    const sync = hooks.beforeStart !== undefined || !!o.unshare.user || spawnFirst;
+    const stdio: StdioOptions = detach
+      ? ["inherit", "inherit", "inherit", "pipe", "pipe"]
+      : o.background
+        ? ["ignore", "ignore", "ignore", "pipe", "pipe"]
+        : slaveFd !== undefined
+        ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"]
+        : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
+    if (filter) (stdio as unknown[]).push("pipe");
+    child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
+    // At most 32 KiB (4096 instructions), within a pipe's buffer: ns-init
+    // reads it to EOF before anything else.
+    if (filter) {
+      const pipe = (child.stdio as unknown as NodeJS.WritableStream[])[5]!;
+      // If ns-init is gone (or never started), its status or exit says why; not an EPIPE here.
+      pipe.on("error", () => {});
+      pipe.end(filter);
+    }
+    for (const sig of pending.splice(0)) child.kill(sig);
+    if (slaveFd !== undefined) closeSync(slaveFd);
+
+    const syncPipe = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
+    // ns-init may die before it reads "go" (killed, or failed): its exit
+    // status says so, and the caller cleans up; an EPIPE here must not crash us.
+    syncPipe.on("error", () => {});
+    const statusPipe = child.stdio[4] as NodeJS.ReadableStream;
+    let failure: { code: number; message: string } | undefined;
+    let spawnError: Error | undefined;
+    child.on("error", (e) => (spawnError = e));
+    let exited: [number | null, NodeJS.Signals | null] | undefined;
+    const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child!.on("exit", (c, s) => resolve((exited = [c, s])));
+      child!.on("error", () => resolve((exited = [null, null])));
+    });
+
+    const pid = child.pid;
+    // Called now, synchronously: what it starts in the background runs while the root is prepared.
+    let before: Promise<void> | undefined;
+    if (pid !== undefined && hooks.beforeStart && !o.unshare.user) {
+      const hook = hooks.beforeStart;
+      before = (async () => hook(pid))();
+      before.catch(() => {}); // awaited below; not unhandled meanwhile
+    }
+    if (spawnFirst) {
+      try {
+        prepare();
+      } catch (e) {
+        child.kill("SIGKILL");
+        await before?.catch(() => {});
+        await exit;
+        if (relaySignals) for (const s of FORWARDED) process.off(s, forward);
+        throw e;
+      }
+    }
+    if (before) {
+      try {
+        await before;
+      } catch (e) {
+        // The command never ran. Back to the host's mounts before the caller
+        // cleans up: in the container's namespace its rootfs is still mounted.
+        child.kill("SIGKILL");
+        await exit;
+        if (relaySignals) for (const s of FORWARDED) process.off(s, forward);
+        throw backToHost(e);
+      }
+    }
+    // With a user namespace, "go" follows the id maps (the status handler below).
+    if (sync && !o.unshare.user && pid !== undefined) syncPipe.write("1");
+
+    if (pid !== undefined) hooks.started?.(pid);
+
+    const statusDone = new Promise<void>((resolve) => {
+      let buf = "";
+      statusPipe.setEncoding("utf8");
+      statusPipe.on("data", (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line === "U" && pid !== undefined) {
+            const go = async () => {
+              try {
+                writeIdMaps(pid, o.uidMap, o.gidMap);
+              } catch (e) {
+                throw new Error(`write id maps of ${pid}: ${(e as Error).message}`);
+              }
+              await hooks.beforeStart?.(pid);
+              syncPipe.write("1");
+            };
+            go().catch((e: unknown) => {
+              failure = { code: 1, message: (e as Error).message };
+              child!.kill("SIGKILL");
+            });
+          } else if (line.startsWith("E ")) {
+            const m = /^E (\d+) (.*)$/.exec(line);
+            failure = { code: Number(m?.[1] ?? 1), message: m?.[2] ?? line };
+          }
+        }
+      });
+      statusPipe.on("end", resolve);
+      statusPipe.on("error", () => resolve());
+      statusPipe.on("close", resolve);
+    });
+
+    const status = (c: number | null, s: NodeJS.Signals | null) => (s ? 128 + (osSignal(s) ?? 0) : (c ?? 1));
+
+    if (detach) {
+      await Promise.race([statusDone, exit]);
+      if (!failure) await statusDone;
+      syncPipe.destroy();
+      if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
+      if (failure) {
+        child.kill("SIGKILL");
+        throw new ExitError(failure.message, failure.code);
+      }
+      child.unref();
+      return { pid: pid!, code: exited ? status(...exited) : undefined };
+    }
+
+    let relayDone: Promise<void> = Promise.resolve();
+    let restoreTty = () => {};
+    if (master !== undefined) relayDone = relay(master, o.stdin, (r) => (restoreTty = r));
+
+    const [code, signal] = await exit;
+    await statusDone;
+    await Promise.race([relayDone, new Promise((r) => setTimeout(r, 200))]);
+    restoreTty();
+    for (const s of FORWARDED) process.off(s, forward);
+    returnToHostMnt();
+    syncPipe.destroy();
+
+    if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
+    if (failure) throw new ExitError(failure.message, failure.code);
+    return { pid: pid!, code: status(code, signal) };
+  } finally {
+    returnToHostMnt();
   }
-
-  let relayDone: Promise<void> = Promise.resolve();
-  let restoreTty = () => {};
-  if (master !== undefined) relayDone = relay(master, o.stdin, (r) => (restoreTty = r));
-
-  const [code, signal] = await exit;
-  await statusDone;
-  await Promise.race([relayDone, new Promise((r) => setTimeout(r, 200))]);
-  restoreTty();
-  for (const s of FORWARDED) process.off(s, forward);
-  if (hostMnt !== undefined) {
-    setns(hostMnt, CLONE.NEWNS, "host mount namespace");
-    closeSync(hostMnt);
-  }
-  syncPipe.destroy();
-
-  if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
-  if (failure) throw new ExitError(failure.message, failure.code);
-  return { pid: pid!, code: status(code, signal) };
 }
 
 import { constants as osc } from "node:os";
