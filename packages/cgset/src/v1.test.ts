@@ -123,6 +123,18 @@ function host(onWrite?: Parameters<typeof fakeIo>[0]["onWrite"]) {
 }
 
 describe("V1Backend.create against a fake cgroupfs", () => {
+  it("fills a parent cpuset that another cgset made but has not filled yet, so the child can take tasks", () => {
+    const io = host();
+    // Another cgset's mkdir of box, before its writes of cpus and mems: both still empty.
+    io.mkdir(`${R}/cpuset/box`);
+    const b = new V1Backend(HIERS, io, () => 2);
+    b.create("box/c2", {});
+    expect(io.data.get(`${R}/cpuset/box/cpuset.cpus`)).toBe("0-1");
+    expect(io.data.get(`${R}/cpuset/box/cpuset.mems`)).toBe("0");
+    expect(io.data.get(`${R}/cpuset/box/c2/cpuset.cpus`)).toBe("0-1");
+    expect(io.data.get(`${R}/cpuset/box/c2/cpuset.mems`)).toBe("0");
+  });
+
   it("makes box/c1 below each base, gives new cpusets their parent's cpus and mems, then writes the limits", () => {
     const io = host();
     const b = new V1Backend(HIERS, io, () => 2);

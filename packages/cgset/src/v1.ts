@@ -180,12 +180,24 @@ export class V1Backend implements Backend {
     mkdirChain(this.io, t.start, t.dir, created, (parent, d) => {
       if (!t.h.controllers.includes("cpuset")) return;
       // A v1 cpuset starts with no CPUs and no memory nodes, and a task
-      // cannot join it until it has both: copy the parent's.
+      // cannot join it until it has both: copy the parent's. A parent that
+      // another cgset has just made may not have its own yet (it writes them
+      // right after its mkdir): fill it from above first, with the same
+      // values that cgset would write, rather than copy its empty ones.
       for (const f of ["cpuset.cpus", "cpuset.mems"]) {
-        const v = this.io.read(`${parent}/${f}`).trim();
+        const v = this.filled(t.start, parent, f);
         if (v !== "") this.io.write(`${d}/${f}`, v);
       }
     });
+  }
+
+  /** `file` of cpuset dir, filled from the nearest ancestor below `start` that has one if it is empty. */
+  private filled(start: string, dir: string, file: string): string {
+    const v = this.io.read(`${dir}/${file}`).trim();
+    if (v !== "" || dir.length <= start.length || !dir.startsWith(start)) return v;
+    const up = this.filled(start, dir.slice(0, dir.lastIndexOf("/")), file);
+    if (up !== "") this.io.write(`${dir}/${file}`, up);
+    return up;
   }
 
   open(path: string): Cgroup {
