@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { LOCK, MNT, flock, umount2 } from "@box/sys";
+import { LOCK, flock } from "@box/sys";
 import type { NsExecOptions } from "@box/ns-exec";
 import type { Limits } from "@box/cgset";
 import { findCgroup, isFrozen } from "./cgroup.js";
@@ -181,21 +181,7 @@ export function createContainerDirs(p: BoxPaths, id: string): { dir: string; upp
 }
 
 export function removeContainerDirs(p: BoxPaths, id: string): void {
-  const dir = containerDir(p, id);
-  try {
-    rmSync(dir, { recursive: true, force: true });
-  } catch (e) {
-    // A mount left on the rootfs in this namespace (the container's is gone
-    // with its namespace, so this is one that reached the host's): detach
-    // it, as Docker unmounts a rootfs before removing it, and try again.
-    if ((e as NodeJS.ErrnoException).code !== "EBUSY") throw e;
-    try {
-      umount2(join(dir, "rootfs"), MNT.DETACH);
-    } catch {
-      // not a mount point: the EBUSY below is the error to report
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
+  rmSync(containerDir(p, id), { recursive: true, force: true });
   rmSync(containerRunDir(p, id), { recursive: true, force: true });
 }
 
