@@ -4,54 +4,12 @@
 // connected container and netns-bridge gc of a dead owner remove every interface. Each test has
 // its own harness (BOX_ROOT, BOX_RUN, nftables table, bridge prefix); afterwards none of it remains.
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness, type RunResult } from "./lib/harness.js";
+import { expectCode, expectOk, harness, type Harness, type RunResult } from "./lib/harness.js";
 import { freeSubnet, inSubnet } from "./lib/subnets.js";
+import { HTTPD, ipOf, networkState, withBox } from "./lib/network.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-
-
-
-
-/** What h has in the kernel: veths on its bridges, its nftables table, its netns files. */
-function networkState(h: Harness): { bridges: string[]; veths: string[]; table: boolean; netns: string[] } {
-  const prefix = h.env.BOX_BRIDGE_PREFIX!;
-  const all = JSON.parse(spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" }).stdout) as { ifname: string; master?: string }[];
-  const bridges = all.filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
-  const veths = all.filter((l) => l.master && bridges.includes(l.master)).map((l) => l.ifname);
-  const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n");
-  const dir = join(h.runDir, "netns");
-  return { bridges, veths, table: tables.includes(`table ip ${h.env.BOX_NFT_TABLE}`), netns: existsSync(dir) ? readdirSync(dir) : [] };
-}
-
-/** A test with its own harness and busybox; afterwards nothing of its networks may remain. */
-async function withBox(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await harness();
-  try {
-    await importBusybox(h);
-    await fn(h);
-    expect(formatLeaks(leaks(h))).toBe("");
-    const nets = expectOk(await h.box("network", "ls", "--format", "{{.Name}}")).stdout.split("\n").filter(Boolean);
-    if (nets.length) expectOk(await h.box("network", "rm", ...nets));
-    expect(networkState(h)).toEqual({ bridges: [], veths: [], table: false, netns: [] });
-  } catch (e) {
-    // The test's own failure first; the cleanup's leak report would hide it.
-    await h.cleanup().catch(() => {});
-    throw e;
-  }
-  await h.cleanup();
-}
-
-const HTTPD = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"];
-
-async function ipOf(h: Harness, ref: string): Promise<string> {
-  const ip = expectOk(await h.box("inspect", "-f", "{{.NetworkSettings.IPAddress}}", ref)).stdout.trim();
-  expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-  return ip;
-}
 
 /** `box exec` in `ref` until it succeeds (a server may still be starting). */
 async function execOk(h: Harness, ref: string, ...cmd: string[]): Promise<RunResult> {

@@ -4,17 +4,23 @@
 // the tests made. Each test has its own harness: its own BOX_ROOT, BOX_RUN, nftables table and
 // bridge prefix (see harness()), and after it no veth, netns, bridge or table of it remains.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { binPath, expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness } from "./lib/harness.js";
+import { binPath, expectCode, expectOk, type Harness } from "./lib/harness.js";
 import { freeSubnet } from "./lib/subnets.js";
+import { HTTPD, ipOf, networkState, withBox as withNetworks } from "./lib/network.js";
+
+/**
+ * A test with its own harness, busybox and default network, on a subnet of its own: two test
+ * files making box0 at once could otherwise both take the first free /16.
+ */
+const withBox = (fn: (h: Harness) => Promise<void>) =>
+  withNetworks(fn, async (h) => {
+    expectOk(await h.tool("netns-bridge", "network", "create", "box0", "--subnet", freeSubnet()));
+  });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-
-
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -23,53 +29,6 @@ async function freePort(): Promise<number> {
   const port = typeof a === "object" && a ? a.port : 0;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
-}
-
-function links(): { ifname: string; master?: string }[] {
-  return JSON.parse(spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" }).stdout) as { ifname: string; master?: string }[];
-}
-
-/** What h has in the kernel: its bridges, veths on them, its nftables table, its netns files. */
-function networkState(h: Harness): { bridges: string[]; veths: string[]; table: boolean; netns: string[] } {
-  const prefix = h.env.BOX_BRIDGE_PREFIX!;
-  const all = links();
-  const bridges = all.filter((l) => l.ifname.startsWith(prefix)).map((l) => l.ifname);
-  const veths = all.filter((l) => l.master && bridges.includes(l.master)).map((l) => l.ifname);
-  const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout.split("\n");
-  const dir = join(h.runDir, "netns");
-  return { bridges, veths, table: tables.includes(`table ip ${h.env.BOX_NFT_TABLE}`), netns: existsSync(dir) ? readdirSync(dir) : [] };
-}
-
-/** A test with its own harness and busybox; afterwards nothing of its networks may remain. */
-async function withBox(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await harness();
-  try {
-    await importBusybox(h);
-    // The default network on a subnet of its own: two test files making box0 at once could
-    // otherwise both take the first free /16.
-    expectOk(await h.tool("netns-bridge", "network", "create", "box0", "--subnet", freeSubnet()));
-    await fn(h);
-    expect(formatLeaks(leaks(h))).toBe("");
-    expect(networkState(h).veths).toEqual([]);
-    expect(networkState(h).netns).toEqual([]);
-    // Networks go with their last container; what is left is removed by name.
-    const nets = expectOk(await h.box("network", "ls", "--format", "{{.Name}}")).stdout.split("\n").filter(Boolean);
-    if (nets.length) expectOk(await h.box("network", "rm", ...nets));
-    expect(networkState(h)).toEqual({ bridges: [], veths: [], table: false, netns: [] });
-  } catch (e) {
-    // The test's own failure first; the cleanup's leak report would hide it.
-    await h.cleanup().catch(() => {});
-    throw e;
-  }
-  await h.cleanup();
-}
-
-const HTTPD = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"];
-
-async function ipOf(h: Harness, ref: string): Promise<string> {
-  const ip = expectOk(await h.box("inspect", "-f", "{{.NetworkSettings.IPAddress}}", ref)).stdout.trim();
-  expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-  return ip;
 }
 
 /** wget from a fresh container on `network` (retrying while the server starts). */
