@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectCode, expectOk, formatLeaks, formatResult, harness, leaks, repoRoot, type Harness } from "./lib/harness.js";
 import { importImage, results } from "./lib/images.js";
+import { ABI_WORDS, expectedUnderDefault } from "../packages/seccomp/src/testutil/abi.js";
 
 const ABI_PROBE_C = join(repoRoot, "packages", "seccomp", "src", "abi-probe.c");
-const WORDS = ["x64_getpid", "x64_mount", "i386_getpid", "i386_mount", "i386_unshare", "i386_kexec_load", "i386_socketcall", "i386_socket_unix", "i386_socket_alg", "x32_getpid", "x32_mount", "x32_beyond"];
 const skip = process.arch !== "x64" ? "not an x86_64 machine" : undefined;
 if (skip) console.log(`seccomp-arch.test.ts: skipped: ${skip}`);
 
@@ -53,27 +53,9 @@ describe.skipIf(skip !== undefined)("seccomp: the default profile's i386 and x32
   });
 
   it("i386 and x32 calls are checked against their own tables: allowed ones run, denied ones get EPERM", async () => {
-    const { r, got } = await run([], ...WORDS);
+    const { r, got } = await run([], ...ABI_WORDS);
     expectOk(r, "the ABI probe under the default profile"); // a SIGSYS kill would show here as 159
-    const want: Record<string, string> = {
-      x64_getpid: "OK",
-      x64_mount: "EPERM",
-      i386_getpid: "OK",
-      i386_mount: "EPERM",
-      i386_unshare: "EPERM",
-      i386_kexec_load: "EPERM",
-      i386_socketcall: "OK",
-      i386_socket_unix: "OK",
-      i386_socket_alg: "EPERM",
-      x32_mount: "EPERM",
-      x32_beyond: "ENOSYS",
-    };
-    if (bare.i386_getpid !== "OK") {
-      console.log(`seccomp-arch.test.ts: i386 assertions skipped: int 0x80 without a filter gives ${bare.i386_getpid} (ia32 emulation off?)`);
-      for (const k of Object.keys(want)) if (k.startsWith("i386_")) delete want[k];
-    }
-    if (bare.x32_getpid === "OK") want.x32_getpid = "OK";
-    else console.log(`seccomp-arch.test.ts: x32 getpid not checked: the kernel answers x32 calls with ${bare.x32_getpid} even unconfined (CONFIG_X86_X32_ABI off)`);
+    const want = expectedUnderDefault(bare, "seccomp-arch.test.ts");
     for (const [k, v] of Object.entries(want)) expect(got[k], `${k}\n${formatResult(r)}`).toBe(v);
   });
 

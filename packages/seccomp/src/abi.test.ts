@@ -10,9 +10,9 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileToBuffer } from "./compile.js";
 import { defaultProfile } from "./profile.js";
+import { ABI_WORDS, expectedUnderDefault } from "./testutil/abi.js";
 
 const DOCKER_CAPS = 0xa80425fbn;
-const WORDS = ["x64_getpid", "x64_mount", "i386_getpid", "i386_mount", "i386_unshare", "i386_kexec_load", "i386_socketcall", "i386_socket_unix", "i386_socket_alg", "x32_getpid", "x32_mount", "x32_beyond"];
 
 const cc = spawnSync("cc", ["--version"]).status === 0;
 const skip = process.arch !== "x64" ? "not an x86_64 machine" : !cc ? "no cc to build the probe" : undefined;
@@ -47,30 +47,10 @@ describe.skipIf(skip !== undefined)("the compiled default profile on this kernel
   });
 
   it("answers each ABI with its own numbers: allowed calls run, denied ones get EPERM, none is killed", () => {
-    const r = runProbe(join(dir, "default.bpf"), WORDS);
+    const r = runProbe(join(dir, "default.bpf"), ABI_WORDS);
     expect(r.signal, r.shown).toBeNull();
     expect(r.status, r.shown).toBe(0);
-    const want: Record<string, string> = {
-      x64_getpid: "OK",
-      x64_mount: "EPERM",
-      i386_getpid: "OK",
-      i386_mount: "EPERM",
-      i386_unshare: "EPERM",
-      i386_kexec_load: "EPERM",
-      // socketcall(2) is allowed whole, as in Docker: seccomp cannot read its arguments
-      i386_socketcall: "OK",
-      i386_socket_unix: "OK",
-      i386_socket_alg: "EPERM",
-      // the filter decides x32 calls before the kernel looks for an x32 table
-      x32_mount: "EPERM",
-      x32_beyond: "ENOSYS",
-    };
-    if (bare.i386_getpid !== "OK") {
-      console.log(`abi.test.ts: i386 assertions skipped: int 0x80 without a filter gives ${bare.i386_getpid} (ia32 emulation off?)`);
-      for (const k of Object.keys(want)) if (k.startsWith("i386_")) delete want[k];
-    }
-    if (bare.x32_getpid === "OK") want.x32_getpid = "OK";
-    else console.log(`abi.test.ts: x32 getpid not checked: this kernel answers x32 calls with ${bare.x32_getpid} even without a filter (CONFIG_X86_X32_ABI off)`);
+    const want = expectedUnderDefault(bare, "abi.test.ts");
     for (const [k, v] of Object.entries(want)) expect(r.results[k], `${k}\n${r.shown}`).toBe(v);
   });
 
