@@ -2,7 +2,8 @@
 // manage a container over its life (ps, logs, exec, stop, kill, wait, restart, rm, inspect, top,
 // rename, attach), against the real kernel, with nothing left behind.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { binPath, expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness, type RunResult } from "./lib/harness.js";
@@ -305,6 +306,33 @@ describe("box rm, inspect, top, rename", () => {
     expectCode(await h.box("inspect", "shape"), 1);
     expectOk(await h.box("run", "-d", "--name", "shape", "busybox", "true"));
     expectOk(await h.box("rm", "-f", "reshaped", "shape"));
+    expectClean();
+  });
+
+  it("a container whose box was killed before its record was written is Dead: ps -a lists it, rm removes it and its name", async () => {
+    // The two places a killed `box run` can leave one: renamed into place, or still staged.
+    const ids = [randomBytes(32).toString("hex"), randomBytes(32).toString("hex")];
+    const dirs = [join(h.root, "containers", ids[0]!), join(h.root, "containers", `.new-${ids[1]}`)];
+    mkdirSync(join(h.root, "names"), { recursive: true });
+    for (const [i, dir] of dirs.entries()) {
+      mkdirSync(join(dir, "upper"), { recursive: true });
+      writeFileSync(join(dir, "lock"), "");
+      writeFileSync(join(h.root, "names", `dead${i}`), ids[i]!);
+    }
+    // A maker still at work holds the lock: its container is not listed, nor removed under it.
+    // flock(1) forks its command, which holds the lock too: the whole group goes below.
+    const maker = spawn("flock", [join(dirs[0]!, "lock"), "sleep", "30"], { stdio: "ignore", detached: true });
+    const held = () => readFileSync("/proc/locks", "utf8").includes(`:${statSync(join(dirs[0]!, "lock")).ino} `);
+    for (let i = 0; i < 100 && !held(); i++) await sleep(20);
+    expect(held()).toBe(true);
+    const ps = async () => expectOk(await h.box("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Status}} {{.State}}")).stdout;
+    expect((await ps()).trim().split("\n")).toEqual([`${ids[1]} dead1 Dead dead`]);
+    process.kill(-maker.pid!, "SIGKILL");
+    for (let i = 0; i < 100 && held(); i++) await sleep(20);
+    expect((await ps()).trim().split("\n").sort()).toEqual([`${ids[0]} dead0 Dead dead`, `${ids[1]} dead1 Dead dead`].sort());
+    expect(expectCode(await h.box("start", "dead0"), 1).stderr).toMatch(/No such container: dead0/);
+    expect(expectOk(await h.box("rm", "dead0", ids[1]!.slice(0, 12))).stdout.split("\n").filter(Boolean)).toEqual(["dead0", ids[1]!.slice(0, 12)]);
+    expect(await ps()).toBe("");
     expectClean();
   });
 });

@@ -5,6 +5,8 @@ import type { BoxPaths } from "../paths.js";
 import { getContainer, locked, stopContainer, destroyContainer, signalNumber, markStopped, waitExited, refresh, sleep, monitorPid, type Ctr } from "../container/ops.js";
 import { liveState, loadRecord, saveRecord } from "../container/state.js";
 import { releaseName, reserveName, validateName, lookupName } from "../container/names.js";
+import { removeIfDead } from "../container/dead.js";
+import { resolveContainer } from "../container/lookup.js";
 import { startDetached, type StartOptions } from "../run/start.js";
 import { attachStreams, connectAttach, parseDetachKeys, type AttachOptions } from "./attach.js";
 import { START_HELP } from "../help.js";
@@ -147,16 +149,17 @@ export async function restartCommand(p: BoxPaths, argv: string[]): Promise<numbe
 export async function rmCommand(p: BoxPaths, argv: string[]): Promise<number> {
   const a = parseArgs(argv, { boolean: ["force", "volumes", "link"], alias: { f: "force", v: "volumes", l: "link" } });
   const force = flag(a, "force");
-  return each(a.rest, "rm", (ref) =>
-    locked(p, ref, async (c) => {
+  return each(a.rest, "rm", async (ref) => {
+    if (removeIfDead(p, resolveContainer(p, ref))) return;
+    await locked(p, ref, async (c) => {
       if ((c.state.Running || c.state.Restarting) && !force) {
         const what = c.state.Restarting ? "restarting" : "running";
         throw new ExitError(`cannot remove container "${c.rec.Name}": container is ${what}: stop the container before removing or force remove`, 1);
       }
       // -v: anonymous volumes do not exist yet; bind mounts are never removed.
       await destroyContainer(p, c);
-    }),
-  );
+    });
+  });
 }
 
 export async function renameCommand(p: BoxPaths, argv: string[]): Promise<number> {

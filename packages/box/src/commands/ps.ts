@@ -2,6 +2,7 @@
 import { parseArgs, flag, list, str, UsageError } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
 import { listIds, liveState, loadRecord, type ContainerRecord, type LiveState } from "../container/state.js";
+import { deadRecord } from "../container/dead.js";
 import { humanAgo, table } from "../format.js";
 import { renderTemplate } from "../template.js";
 import { endpointsById, portsText } from "../run/endpoint.js";
@@ -21,13 +22,15 @@ export function statusText(s: LiveState, nowMs = Date.now()): string {
   if (s.Restarting) return `Restarting (${s.ExitCode}) ${humanAgo(s.FinishedAt, nowMs)}`;
   if (s.Running) return `Up ${upFor(s.StartedAt, nowMs)}${s.Paused ? " (Paused)" : ""}`;
   if (s.Status === "created") return "Created";
+  if (s.Status === "dead") return "Dead";
   if (!s.FinishedAt) return `Exited (${s.ExitCode}) (exit status unknown)`;
   return `Exited (${s.ExitCode}) ${humanAgo(s.FinishedAt, nowMs)}`;
 }
 
-/** Docker's State column for --format: created, running, restarting, exited. */
+/** Docker's State column for --format: created, running, paused, restarting, exited, dead. */
 export function stateWord(s: LiveState): string {
-  return s.Restarting ? "restarting" : s.Running ? (s.Paused ? "paused" : "running") : s.Status === "created" ? "created" : "exited";
+  if (s.Status === "created" || s.Status === "dead") return s.Status;
+  return s.Restarting ? "restarting" : s.Running ? (s.Paused ? "paused" : "running") : "exited";
 }
 
 export function rows(p: BoxPaths): PsRow[] {
@@ -38,7 +41,10 @@ export function rows(p: BoxPaths): PsRow[] {
     try {
       rec = loadRecord(p, id);
     } catch {
-      continue; // being created or removed right now
+      // Being made or removed right now, or dead: its maker was killed.
+      const dead = deadRecord(p, id);
+      if (dead) out.push({ rec: dead, state: { ...dead.State, Restarting: false, RestartCount: 0, MonitorPid: 0, MonitorAlive: false, Settling: false, Paused: false }, running: false, status: "Dead", ports: "" });
+      continue;
     }
     const state = liveState(p, id, rec);
     const ep = state.Running ? eps.get(id) : undefined;

@@ -4,7 +4,7 @@
  * (adjective_surname) when absent.
  */
 import { randomInt } from "node:crypto";
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync, constants } from "node:fs";
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { ExitError } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
@@ -62,6 +62,17 @@ export function lookupName(p: BoxPaths, name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The names reserved for ID: one, or none for a container whose maker died before reserving it. */
+export function namesOf(p: BoxPaths, id: string): string[] {
+  let all: string[];
+  try {
+    all = readdirSync(namesDir(p));
+  } catch {
+    return [];
+  }
+  return all.filter((n) => lookupName(p, n) === id);
 }
 
 export function releaseName(p: BoxPaths, name: string): void {

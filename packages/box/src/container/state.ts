@@ -161,23 +161,39 @@ export function loadRecord(p: BoxPaths, id: string): ContainerRecord {
 
 export function listIds(p: BoxPaths): string[] {
   try {
-    return readdirSync(join(p.root, "containers")).filter((d) => /^[0-9a-f]{64}$/.test(d));
+    // A ".new-ID" is one whose maker was killed before it could be renamed into place (dead.ts).
+    const ids = readdirSync(join(p.root, "containers")).map((d) => d.replace(/^\.new-/, ""));
+    return [...new Set(ids.filter((d) => /^[0-9a-f]{64}$/.test(d)))];
   } catch {
     return [];
   }
 }
 
-/** The directories of a new container: upper and work for the overlay, rootfs for its mount point. */
-export function createContainerDirs(p: BoxPaths, id: string): { dir: string; upper: string; work: string; rootfs: string; runDir: string } {
+/**
+ * The directories of a new container: upper and work for the overlay, rootfs
+ * for its mount point. The directory appears (rename) with its lock file
+ * already locked by the caller, who closes lockFd once the record is saved:
+ * until then `ps` and `rm` can tell a container being made (lock held) from
+ * one whose maker was killed (lock free, no record: Docker's "Dead").
+ */
+export function createContainerDirs(p: BoxPaths, id: string): { dir: string; upper: string; work: string; rootfs: string; runDir: string; lockFd: number } {
   const dir = containerDir(p, id);
   const runDir = containerRunDir(p, id);
-  const d = { dir, upper: join(dir, "upper"), work: join(dir, "work"), rootfs: join(dir, "rootfs"), runDir };
-  mkdirSync(dir, { recursive: true, mode: 0o710 });
-  mkdirSync(d.upper);
-  mkdirSync(d.work);
-  mkdirSync(d.rootfs);
-  mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  return d;
+  const staging = join(p.root, "containers", `.new-${id}`);
+  mkdirSync(staging, { recursive: true, mode: 0o710 });
+  const lockFd = openSync(join(staging, "lock"), "a");
+  try {
+    flock(lockFd, LOCK.EX, `lock of container ${id.slice(0, 12)}`);
+    for (const d of ["upper", "work", "rootfs"]) mkdirSync(join(staging, d));
+    renameSync(staging, dir);
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    closeSync(lockFd);
+    rmSync(staging, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return { dir, upper: join(dir, "upper"), work: join(dir, "work"), rootfs: join(dir, "rootfs"), runDir, lockFd };
 }
 
 export function removeContainerDirs(p: BoxPaths, id: string): void {

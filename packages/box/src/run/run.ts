@@ -164,14 +164,22 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   if (f.detach) spec.dieWithParent = false;
 
   // From here on every step is undone if a later one fails.
-  const name = f.name !== undefined ? (reserveName(paths, f.name, id), f.name) : reserveGeneratedName(paths, id);
-  let dirs;
+  // The directory first, locked until the record is saved: a box killed
+  // anywhere from here on leaves a container `ps -a` shows and `rm` removes.
+  const dirs = createContainerDirs(paths, id);
+  let name: string;
   try {
-    dirs = createContainerDirs(paths, id);
+    name = f.name !== undefined ? (reserveName(paths, f.name, id), f.name) : reserveGeneratedName(paths, id);
   } catch (e) {
-    releaseName(paths, name);
+    removeContainerDirs(paths, id);
+    closeSync(dirs.lockFd);
     throw e;
   }
+  let locked = true;
+  const unlock = () => {
+    if (locked) closeSync(dirs.lockFd);
+    locked = false;
+  };
   const rec = record(id, name, f, image.id, spec, (image.config as { config?: { StopSignal?: string } }).config?.StopSignal, limits);
   const cgPath = cgroupPathOf(id);
   if (f.detach) {
@@ -179,11 +187,13 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
     try {
       saveSpec(paths, id, spec, image.layers, plan);
       saveRecord(paths, rec);
+      unlock();
       if (!create) await startDetached(paths, rec);
     } catch (e) {
       removeCgroupQuietly(cgPath);
       removeContainerDirs(paths, id);
       releaseName(paths, name);
+      unlock();
       if (e instanceof ExitError) throw e;
       throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
     }
@@ -196,6 +206,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   try {
     saveSpec(paths, id, spec, image.layers, plan);
     saveRecord(paths, rec);
+    unlock();
     writeRuntime(paths, id, runtime);
     // Before any namespace is touched: this step is async.
     await makeEndpoint(id, plan, process.pid);
@@ -219,6 +230,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
     if (plan.mode.kind === "bridge") dropEndpointQuietly(id);
     removeContainerDirs(paths, id);
     releaseName(paths, name);
+    unlock();
     if (e instanceof ExitError && (e.exitCode === 126 || e.exitCode === 127)) {
       throw e;
     }
