@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { expectCode, expectOk, formatLeaks, harness, importBusybox, leaks, type Harness } from "./lib/harness.js";
+import { canLimit } from "./lib/cgroups.js";
 
 let h: Harness;
 const ids: string[] = [];
@@ -49,7 +50,7 @@ describe("box and cgroups", () => {
     expectOk(await h.box("rm", "oom"));
   });
 
-  it("--pids-limit 20 contains a fork bomb", async () => {
+  it.skipIf(!canLimit("pids"))("--pids-limit 20 contains a fork bomb", async () => {
     const r = await h.box("run", "--rm", "--network", "none", "--pids-limit", "20", "busybox", "sh", "-c", "for i in $(seq 50); do sleep 2 & done; wait; echo done", { timeoutMs: 30_000 });
     expect(r.timedOut).toBe(false);
     expect(r.stderr, r.stderr).toMatch(/fork/i);
@@ -59,7 +60,7 @@ describe("box and cgroups", () => {
     expectOk(await h.run(["sh", "-c", "for i in $(seq 30); do true & done; wait"]));
   });
 
-  it("--cpuset-cpus 0 pins the container to CPU 0", async () => {
+  it.skipIf(!canLimit("cpuset"))("--cpuset-cpus 0 pins the container to CPU 0", async () => {
     const r = expectOk(await h.box("run", "--rm", "--network", "none", "--cpuset-cpus", "0", "busybox", "grep", "Cpus_allowed_list", "/proc/self/status"));
     expect(r.stdout).toMatch(/^Cpus_allowed_list:\s+0$/m);
   });
@@ -101,12 +102,12 @@ describe("box and cgroups", () => {
     expect(row, r.stdout).toBeDefined();
     const j = JSON.parse(expectOk(await h.box("stats", "--no-stream", "--format", "json", "busy")).stdout) as Record<string, string>;
     expect(j.Name).toBe("busy");
-    expect(Number(j.PIDs)).toBeGreaterThanOrEqual(3);
+    if (canLimit("pids")) expect(Number(j.PIDs)).toBeGreaterThanOrEqual(3);
     expect(j.MemUsage).not.toMatch(/^0B /);
-    expectOk(await h.box("update", "-m", "64m", "--pids-limit", "30", "busy"));
+    expectOk(await h.box("update", "-m", "64m", ...(canLimit("pids") ? ["--pids-limit", "30"] : []), "busy"));
     const j2 = JSON.parse(expectOk(await h.box("stats", "--no-stream", "--format", "json", "busy")).stdout) as Record<string, string>;
     expect(j2.MemUsage).toMatch(/ \/ 64MiB$/);
-    expect(expectOk(await h.box("inspect", "-f", "{{.HostConfig.PidsLimit}}", "busy")).stdout).toBe("30\n");
+    if (canLimit("pids")) expect(expectOk(await h.box("inspect", "-f", "{{.HostConfig.PidsLimit}}", "busy")).stdout).toBe("30\n");
     expectOk(await h.box("rm", "-f", "busy"));
   });
 
@@ -114,12 +115,13 @@ describe("box and cgroups", () => {
     const id = expectOk(await h.box("run", "-d", "--name", "ex", "--network", "none", "busybox", "sleep", "300")).stdout.trim();
     ids.push(id);
     const r = expectOk(await h.box("exec", "ex", "cat", "/proc/self/cgroup"));
-    expect(r.stdout).toMatch(new RegExp(`memory:.*/box[^/]*/${id}$`, "m"));
+    // v1: the memory hierarchy's line; v2: the one line, 0::.
+    expect(r.stdout).toMatch(new RegExp(`^\\d+:(memory)?:.*/box[^/]*/${id}$`, "m"));
     expectOk(await h.box("rm", "-f", "ex"));
   });
 
   it("a detached container's cgroup goes when it exits, before box rm", async () => {
-    const id = expectOk(await h.box("run", "-d", "--name", "brief", "-m", "64m", "busybox", "sh", "-c", "sleep 0.3")).stdout.trim();
+    const id = expectOk(await h.box("run", "-d", "--name", "brief", "--network", "none", "-m", "64m", "busybox", "sh", "-c", "sleep 0.3")).stdout.trim();
     ids.push(id);
     expect(cgroupsOf(id).length).toBeGreaterThan(0);
     expect(expectOk(await h.box("wait", "brief")).stdout).toBe("0\n");

@@ -6,8 +6,12 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } f
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectCode, expectOk, harness, importBusybox, type Harness } from "./lib/harness.js";
+import { hostCanBridge } from "./lib/network.js";
 
 let h: Harness;
+// The tests run with --network none but one, which also takes a remapped container onto a
+// bridge where the host has iproute2 and nftables for it.
+const BRIDGE = hostCanBridge() ? [] : ["--network", "none"];
 /** Whether this file made the box user (and so removes it again). */
 let madeUser = false;
 
@@ -39,7 +43,7 @@ afterAll(async () => {
 
 describe("box run --userns-remap", () => {
   it("default makes the box user with a free range, and root inside is that range's first id outside", async () => {
-    const r = expectOk(await h.box("run", "--rm", "--userns-remap=default", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u:%g /bin/busybox /etc/passwd; touch /made && stat -c %u /made"));
+    const r = expectOk(await h.box("run", "--network", "none", "--rm", "--userns-remap=default", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u:%g /bin/busybox /etc/passwd; touch /made && stat -c %u /made"));
     const uid = subStart("/etc/subuid");
     const gid = subStart("/etc/subgid");
     expect(uid, "a subuid range for box").toBeDefined();
@@ -56,7 +60,7 @@ describe("box run --userns-remap", () => {
 
   it("runs the container as the subordinate uid on the host, and box exec joins its user namespace", async () => {
     const name = `remap-${h.id}`;
-    expectOk(await h.box("run", "-d", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo hi > /from-run; sleep 60"));
+    expectOk(await h.box("run", "-d", ...BRIDGE, "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo hi > /from-run; sleep 60"));
     try {
       const pid = Number(expectOk(await h.box("inspect", "--format", "{{.State.Pid}}", name)).stdout.trim());
       expect(hostIds(pid)).toEqual({ uid: base().uid, gid: base().gid });
@@ -90,7 +94,7 @@ describe("box run --userns-remap", () => {
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, "file"), "host\n", { mode: 0o644 });
     try {
-      const r = await h.box("run", "--rm", "--userns-remap=default", "-v", `${dir}:/v`, "busybox", "sh", "-c", "cat /v/file; echo x >> /v/file && echo appended; touch /v/new && echo created; stat -c %u /v/file; true");
+      const r = await h.box("run", "--network", "none", "--rm", "--userns-remap=default", "-v", `${dir}:/v`, "busybox", "sh", "-c", "cat /v/file; echo x >> /v/file && echo appended; touch /v/new && echo created; stat -c %u /v/file; true");
       expectOk(r);
       expect(r.stdout).toContain("host");
       expect(r.stdout).not.toContain("appended");
@@ -105,12 +109,12 @@ describe("box run --userns-remap", () => {
 
   it("--userns=host opts a container out of BOX_USERNS_REMAP", async () => {
     const env = { env: { BOX_USERNS_REMAP: "default" } };
-    const remapped = expectOk(await h.box("run", "--rm", "busybox", "cat", "/proc/self/uid_map", env)).stdout.trim().split(/\s+/).join(" ");
+    const remapped = expectOk(await h.box("run", "--network", "none", "--rm", "busybox", "cat", "/proc/self/uid_map", env)).stdout.trim().split(/\s+/).join(" ");
     expect(remapped).toBe(`0 ${base().uid} 65536`);
-    const host = expectOk(await h.box("run", "--rm", "--userns=host", "busybox", "cat", "/proc/self/uid_map", env)).stdout.trim().split(/\s+/).join(" ");
+    const host = expectOk(await h.box("run", "--network", "none", "--rm", "--userns=host", "busybox", "cat", "/proc/self/uid_map", env)).stdout.trim().split(/\s+/).join(" ");
     expect(host).toBe("0 0 4294967295");
     const name = `host-${h.id}`;
-    expectOk(await h.box("run", "--name", name, "--userns=host", "busybox", "true", env));
+    expectOk(await h.box("run", "--network", "none", "--name", name, "--userns=host", "busybox", "true", env));
     try {
       expect(expectOk(await h.box("inspect", "--format", "{{.HostConfig.UsernsMode}}", name)).stdout.trim()).toBe("host");
     } finally {
@@ -121,10 +125,10 @@ describe("box run --userns-remap", () => {
   it("commits a remapped container's files with the container's ids, not the host's", async () => {
     const name = `commit-${h.id}`;
     const tag = `remapped-${h.id.toLowerCase()}:v1`;
-    expectOk(await h.box("run", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo c > /c; chown 5:6 /c; mkdir /d"));
+    expectOk(await h.box("run", "--network", "none", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo c > /c; chown 5:6 /c; mkdir /d"));
     try {
       expectOk(await h.box("commit", name, tag));
-      const r = expectOk(await h.box("run", "--rm", tag, "stat", "-c", "%u:%g %n", "/c", "/d"));
+      const r = expectOk(await h.box("run", "--network", "none", "--rm", tag, "stat", "-c", "%u:%g %n", "/c", "/d"));
       expect(r.stdout.trim().split("\n")).toEqual(["5:6 /c", "0:0 /d"]);
     } finally {
       await h.box("rm", "-f", name);
@@ -134,7 +138,7 @@ describe("box run --userns-remap", () => {
 
   it("box cp gives a remapped container's files their container ids, running or stopped", async () => {
     const name = `cp-${h.id}`;
-    expectOk(await h.box("run", "-d", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo f > /f; chown 5:6 /f; touch /ready; sleep 60"));
+    expectOk(await h.box("run", "--network", "none", "-d", "--name", name, "--userns-remap=default", "busybox", "sh", "-c", "echo f > /f; chown 5:6 /f; touch /ready; sleep 60"));
     const src = join(h.root, "cp-src");
     writeFileSync(src, "host\n");
     const owners = async (path: string) =>
@@ -179,7 +183,7 @@ describe("box run --userns-remap", () => {
       [["--userns-remap=default", "--privileged"], /privileged mode is incompatible with user namespaces/],
     ];
     for (const [flags, msg] of cases) {
-      const r = expectCode(await h.box("run", "--rm", ...flags, "busybox", "true"), 125);
+      const r = expectCode(await h.box("run", "--network", "none", "--rm", ...flags, "busybox", "true"), 125);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(msg);
     }

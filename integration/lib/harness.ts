@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root, from this file's own location (integration/lib/harness.ts). */
@@ -457,13 +457,15 @@ interface HostLink {
   master?: string;
 }
 
+/** The host's links from sysfs, so that a host without iproute2 is checked too. */
 function hostLinks(): HostLink[] {
-  const r = spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" });
-  try {
-    return JSON.parse(r.stdout) as HostLink[];
-  } catch {
-    return [];
-  }
+  return listDir("/sys/class/net").map((ifname) => {
+    try {
+      return { ifname, master: basename(readlinkSync(join("/sys/class/net", ifname, "master"))) };
+    } catch {
+      return { ifname };
+    }
+  });
 }
 
 /** h's networks (bridges named with its prefix) and its nftables table: made on first use, like docker0. */
@@ -479,7 +481,8 @@ function removeNetworks(h: Harness, errors: string[]): void {
   const table = h.env.BOX_NFT_TABLE;
   if (table) {
     const list = spawnSync("nft", ["list", "tables"], { encoding: "utf8" });
-    if (list.stdout.split("\n").includes(`table ip ${table}`)) {
+    // No nft on the host (list.error): box cannot have made a table either.
+    if ((list.stdout ?? "").split("\n").includes(`table ip ${table}`)) {
       const r = spawnSync("nft", ["delete", "table", "ip", table], { encoding: "utf8" });
       if (r.status !== 0) errors.push(`nft delete table ip ${table}: ${r.stderr.trim()}`);
     }

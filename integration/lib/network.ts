@@ -6,6 +6,11 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import { expectOk, formatLeaks, harness, importBusybox, leaks, type Harness } from "./harness.js";
 
+/** Whether this host has what box's bridge networks need: iproute2 and nftables (CI's machines do). */
+export function hostCanBridge(): boolean {
+  return ["ip", "nft"].every((c) => spawnSync("sh", ["-c", `command -v ${c}`]).status === 0);
+}
+
 export function links(): { ifname: string; master?: string }[] {
   return JSON.parse(spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" }).stdout) as { ifname: string; master?: string }[];
 }

@@ -132,8 +132,20 @@ describe("V2Backend.create on a delegated host", () => {
     expect(io.data.get(`${SESSION}/init/cgroup.procs`)).toBe("100\n101\n");
   });
 
-  it("needs no move when no controller is asked for", () => {
+  it("turns on the accounting controllers the session has (memory, pids), as runc, so stats have something to read", () => {
     const io = delegated();
+    const cg = new V2Backend(MNT, "/", SESSION, io, () => 2).create("box/c1", {});
+    expect(io.writes().filter(([f]) => f.endsWith("subtree_control"))).toEqual([
+      [`${SESSION}/cgroup.subtree_control`, "+memory +pids"],
+      [`${SESSION}/box/cgroup.subtree_control`, "+memory +pids"],
+    ]);
+    expect(io.exists(`${SESSION}/box/c1/memory.current`)).toBe(true);
+    expect(cg.stats().memory, "memory.current is there to read").not.toBeNull();
+  });
+
+  it("needs no move when nothing is asked for and the session has no accounting controller", () => {
+    const io = delegated();
+    io.data.set(`${SESSION}/cgroup.controllers`, "cpu\n");
     new V2Backend(MNT, "/", SESSION, io, () => 2).create("box/c1", {});
     expect(io.writes()).toEqual([]);
     expect(io.exists(`${SESSION}/init`)).toBe(false);
@@ -192,7 +204,7 @@ describe("V2Backend.create on a delegated host", () => {
     cg.freeze();
     expect(polls).toBe(3);
     cg.kill();
-    expect(io.writes()).toEqual([
+    expect(io.writes().filter(([f]) => f.startsWith(`${d}/`))).toEqual([
       [`${d}/cgroup.freeze`, "1"],
       [`${d}/cgroup.kill`, "1"],
     ]);

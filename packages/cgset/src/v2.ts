@@ -82,6 +82,9 @@ export function planV2(l: Limits, ctx: V2Context): V2Write[] {
 }
 
 /** The controller names v2 writes for limits (devices is a BPF program, not a controller). */
+/** The controllers that count what a cgroup uses (cpu.stat's usage is there without one). */
+const ACCOUNTING = ["memory", "pids", "io"];
+
 export function v2Controllers(l: Limits): string[] {
   return controllersFor(l).filter((c): c is Exclude<Controller, "devices"> => c !== "devices");
 }
@@ -113,8 +116,9 @@ export class V2Backend implements Backend {
     return { start, dir: `${start}/${parts.join("/")}` };
   }
 
+  /** One base: the caller's cgroup, with what a cgroup below it can use (freezing and device rules are core v2). */
   bases() {
-    return [{ controllers: ["unified"], dir: this.base }];
+    return [{ controllers: [...(this.host().listed ?? []), "devices", "freezer"], dir: this.base }];
   }
 
   /** What a cgroup below `parent` (default: the caller's cgroup) may use. */
@@ -234,7 +238,18 @@ class V2Cgroup implements Cgroup {
   }
 
   apply(l: Limits, how: { creating: boolean; devicesDefault?: boolean; log?: (m: string) => void }): void {
-    this.backend.enable(this.start, this.dir, v2Controllers(l), how.log);
+    const wanted = v2Controllers(l);
+    // As runc: a new cgroup gets every accounting controller its parent offers, limits or not,
+    // so that stats have memory.current, pids.current and io.stat to read. Those are a
+    // nicety: if turning them on fails, only the ones the limits need must succeed.
+    // What `start` (where enabling begins) has is what can be handed down to the new cgroup.
+    const extra = how.creating ? ACCOUNTING.filter((c) => !wanted.includes(c) && (this.backend.host(this.start).listed ?? []).includes(c)) : [];
+    try {
+      this.backend.enable(this.start, this.dir, [...wanted, ...extra], how.log);
+    } catch (e) {
+      if (extra.length === 0) throw e;
+      this.backend.enable(this.start, this.dir, wanted, how.log);
+    }
     const plan = planV2(l, {
       swap: this.io.exists(`${this.dir}/memory.swap.max`),
       bfqWeight: this.io.exists(`${this.dir}/io.bfq.weight`),
