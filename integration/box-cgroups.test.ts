@@ -131,6 +131,36 @@ describe("box and cgroups", () => {
     expectOk(await h.box("rm", "brief"));
   });
 
+  it("--cgroup-parent puts the container below another cgroup, relative or from the root, and leaves that parent", async () => {
+    // Relative: below the caller's own cgroup. Absolute: from the hierarchy's root, here the
+    // caller's own path again, so that on v1 the container stays below this session's memory cgroup.
+    const self = readFileSync("/proc/self/cgroup", "utf8");
+    const own = (/^\d+:memory:(.*)$/m.exec(self) ?? /^0::(.*)$/m.exec(self))![1]!.replace(/\/$/, "");
+    const parents = [`box-${h.id}-rel`, `${own}/box-${h.id}-abs`];
+    for (const parent of parents) {
+      try {
+        const r = expectOk(await h.box("run", "--name", "parented", "--network", "none", "--cgroup-parent", parent, "-m", "64m", "busybox", "cat", "/proc/self/cgroup"));
+        const id = expectOk(await h.box("inspect", "-f", "{{.Id}} {{.HostConfig.CgroupParent}}", "parented")).stdout.trim().split(" ");
+        expect(id[1]).toBe(parent);
+        const where = parent.startsWith("/") ? parent : `${own}/${parent}`;
+        expect(r.stdout, parent).toMatch(new RegExp(`^\\d+:(memory)?:${where}/${id[0]}$`, "m"));
+        expect(cgroupsOf(id[0]!), "the container's cgroup goes when it stops").toEqual([]);
+        expectOk(await h.box("rm", "parented"));
+        // The parent is the user's, as with Docker: it stays until they remove it.
+        const left = execFileSync("find", ["/sys/fs/cgroup", "-name", `box-${h.id}-*`], { encoding: "utf8" }).split("\n").filter(Boolean);
+        expect(left.length, `${parent} stays`).toBeGreaterThan(0);
+        // --parents: on v1 the absolute path was made in every hierarchy, where this process sits at
+        // the root; its empty parents there go too (in memory it stops at this process's own).
+        expectOk(await h.tool("cgset", "rm", "--parents", parent));
+      } finally {
+        await h.box("rm", "-f", "parented");
+        await h.tool("cgset", "rm", "--force", "--recursive", "--parents", parent);
+      }
+    }
+    const bad = expectCode(await h.box("run", "--rm", "--network", "none", "--cgroup-parent", "../up", "busybox", "true"), 125);
+    expect(bad.stderr.trim()).toBe("box: invalid --cgroup-parent: cgroup path '../up': '..' is not a cgroup name");
+  });
+
   it.each([
     [["-m", "12zz"], /^box: invalid argument "12zz" for "-m, --memory" flag/],
     [["--cpus=-1"], /^box: Range of CPUs is from 0.01 to/],

@@ -112,6 +112,9 @@ Options:
   -w, --workdir string         Working directory inside the container
 
 Resource options (a cgroup per container, through cgset):
+      --cgroup-parent string       Optional parent cgroup for the container
+                                   (default box, below the caller's cgroup; a
+                                   leading / starts at the hierarchy's root)
 ${RESOURCE_HELP}
 Exit status: 125 if box itself fails, 126 if the command cannot be invoked,
 127 if it cannot be found, otherwise the command's own exit status.

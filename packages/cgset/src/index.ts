@@ -30,7 +30,7 @@ export { DEFAULT_DEVICES, applyDeviceRules, deviceAllowed, deviceProgram, type D
 export { IoError, realIo, type Io } from "./io.js";
 export { planV1, V1Backend, type V1Context, type V1Write } from "./v1.js";
 export { planV2, V2Backend, INIT_LEAF, deviceProgramIds, type V2Context, type V2Write } from "./v2.js";
-export { parseMountinfo, parseProcCgroup, layoutOf, type Layout, type V1Hierarchy } from "./hierarchy.js";
+export { parseMountinfo, parseProcCgroup, layoutOf, splitPath, type Layout, type V1Hierarchy } from "./hierarchy.js";
 export { spawnIn, type SpawnInOptions } from "./spawn.js";
 
 function readProc(file: string): string {

@@ -6,14 +6,20 @@
 import { readFileSync } from "node:fs";
 import { createCgroup, openCgroup, type Cgroup, type Limits } from "@box/cgset";
 
+/** box's own parent for containers' cgroups: `box`, or BOX_CGROUP_PARENT (tests give each harness its own, so a leaked cgroup is found and named). */
+function defaultParent(env: NodeJS.ProcessEnv): string {
+  return (env.BOX_CGROUP_PARENT || "box").replace(/^\/+|\/+$/g, "");
+}
+
 /**
- * Where containers' cgroups go: `box` unless BOX_CGROUP_PARENT names another
- * (a relative path, like Docker's --cgroup-parent); tests give each harness
- * its own, so that a cgroup one of them leaks is found and named.
+ * Where a container's cgroup goes: PARENT/ID. PARENT is Docker's
+ * --cgroup-parent when given (relative to the caller's own cgroup, or to the
+ * hierarchy's root when it starts with `/`, as cgset takes paths), else
+ * box's own parent below the caller's cgroup.
  */
-export function cgroupPathOf(id: string, env: NodeJS.ProcessEnv = process.env): string {
-  const parent = (env.BOX_CGROUP_PARENT || "box").replace(/^\/+|\/+$/g, "");
-  return `${parent}/${id}`;
+export function cgroupPathOf(id: string, cgroupParent?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (cgroupParent) return `${cgroupParent.replace(/\/+$/, "").replace(/^\/+/, "/")}/${id}`;
+  return `${defaultParent(env)}/${id}`;
 }
 
 /** Make the container's cgroup with Docker's default device allow-list; one left by an earlier run goes first. */
@@ -33,9 +39,11 @@ export function findCgroup(path: string | undefined): Cgroup | undefined {
 }
 
 /** Kill what is left in it and remove it; a cgroup already gone is fine. */
-export function removeCgroup(path: string | undefined): void {
-  // The empty `box` parent goes too, so an idle host keeps no trace of box.
-  findCgroup(path)?.remove({ kill: true, recursive: true, parents: true });
+export function removeCgroup(path: string | undefined, env: NodeJS.ProcessEnv = process.env): void {
+  // box's own empty parent goes too, so an idle host keeps no trace of box; a
+  // --cgroup-parent is the user's, and stays, as with Docker.
+  const ours = path !== undefined && path.slice(0, path.lastIndexOf("/")) === defaultParent(env);
+  findCgroup(path)?.remove({ kill: true, recursive: true, parents: ours });
 }
 
 export function removeCgroupQuietly(path: string | undefined): void {

@@ -88,6 +88,8 @@ export interface ContainerRecord {
     Init: boolean;
     /** "host" when --userns=host opted out of a remap; "" otherwise. */
     UsernsMode?: string;
+    /** --cgroup-parent as given; "" for box's own. */
+    CgroupParent?: string;
     RestartPolicy?: { Name: string; MaximumRetryCount: number };
     LogConfig?: { Type: string; Config: Record<string, string> };
   } & DockerResources;

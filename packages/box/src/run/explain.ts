@@ -31,12 +31,12 @@ function cgsetLimits(resources: Record<string, string | string[]>): string[] {
   return Object.entries(resources).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `--${k}=${x}`));
 }
 
-export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOptions, plan?: NetPlan, resources: Record<string, string | string[]> = {}): string {
+export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOptions, plan?: NetPlan, resources: Record<string, string | string[]> = {}, cgroupParent?: string): string {
   const c = `${paths.root}/containers/${id}`;
   const q = shellQuote;
   const ns = toArgv({ ...o, dieWithParent: false }).map(q).join(" ");
   const net = plan ? bridgeCreate(id, plan) : undefined;
-  const cg = cgroupPathOf(id);
+  const cg = cgroupPathOf(id, cgroupParent);
   const remap = o.unshare.user ? remapLines(o) : undefined;
   return [
     `# box run, step by step (container ${id.slice(0, 12)})`,
@@ -50,7 +50,7 @@ export function explain(paths: BoxPaths, id: string, image: string, o: NsExecOpt
     `cgset create ${[...cgsetLimits(resources), "--devices", "default", cg].map(q).join(" ")} >/dev/null || exit 125`,
     `cgset run ${cg} -- ns-exec ${ns.replace(q(`${c}/rootfs`), '"$c/rootfs"')}${o.stdin ? "" : " </dev/null"}`,
     `rc=$?`,
-    `cgset rm --force --parents ${cg}`,
+    `cgset rm --force ${cgroupParent ? "" : "--parents "}${cg}`,
     ...(net ? [`netns-bridge rm ${id} >/dev/null`] : []),
     `ovl-mount --umount "$c/rootfs"`,
     `rm -rf "$c"`,

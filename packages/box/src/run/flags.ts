@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs, str, list, flag, ExitError, UsageError } from "@box/cli";
 import { RESOURCE_SPEC, resourceOpts } from "./resources.js";
+import { splitPath } from "@box/cgset";
 
 export interface RunFlags {
   image: string;
@@ -38,6 +39,8 @@ export interface RunFlags {
   capDrop: string[];
   securityOpt: string[];
   ulimits: string[];
+  /** --cgroup-parent: relative to box's own cgroup, or from the hierarchy's root with a leading `/`. */
+  cgroupParent?: string;
   /** --userns: "host" opts out of a remap; Docker accepts nothing else. */
   userns?: string;
   /** --userns-remap (dockerd's option, per run here): default, USER[:GROUP], UID[:GID]. */
@@ -54,7 +57,7 @@ export interface RunFlags {
 
 const SPEC = {
   boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help", "publish-all"],
-  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", "userns", "userns-remap", ...RESOURCE_SPEC.string],
+  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", "userns", "userns-remap", "cgroup-parent", ...RESOURCE_SPEC.string],
   multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose", ...RESOURCE_SPEC.multi],
   alias: { ...RESOURCE_SPEC.alias, i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume", p: "publish", P: "publish-all" },
   stopEarly: true,
@@ -111,6 +114,7 @@ export function parseRunFlags(argv: string[], verb = "run"): RunFlags {
     securityOpt: list(p, "security-opt"),
     ulimits: list(p, "ulimit"),
     userns: str(p, "userns"),
+    cgroupParent: cgroupParent(str(p, "cgroup-parent")),
     usernsRemap: str(p, "userns-remap"),
     explain: flag(p, "explain"),
     help,
@@ -120,4 +124,15 @@ export function parseRunFlags(argv: string[], verb = "run"): RunFlags {
     stopSignal: str(p, "stop-signal"),
     resources: resourceOpts(p.opts) as Record<string, string | string[]>,
   };
+}
+
+/** --cgroup-parent, checked before anything is made: a path cgset takes, leaving no tree. */
+function cgroupParent(v: string | undefined): string | undefined {
+  if (v === undefined || v === "") return undefined;
+  try {
+    splitPath(v);
+  } catch (e) {
+    throw new ExitError(`invalid --cgroup-parent: ${(e as Error).message}`, 125);
+  }
+  return v;
 }

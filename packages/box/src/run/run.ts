@@ -60,11 +60,12 @@ function record(id: string, name: string, f: RunFlags, imageId: string, o: NsExe
       Tmpfs: Object.fromEntries(o.tmpfs.map((t) => [t.target, t.options])),
       Init: f.init,
       UsernsMode: f.userns ?? "",
+      CgroupParent: f.cgroupParent ?? "",
       RestartPolicy: parseRestart(f.restart),
       LogConfig: { Type: f.logDriver, Config: parseLogOpts(f.logDriver, f.logOpts).config },
       ...dockerResources(limits),
     },
-    CgroupPath: cgroupPathOf(id),
+    CgroupPath: cgroupPathOf(id, f.cgroupParent),
     Limits: limits,
     StopSignal: f.stopSignal ?? stopSignal,
     State: { Status: "created", Running: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: "", FinishedAt: "", OOMKilled: false },
@@ -156,7 +157,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   const spec = buildSpec({ flags: f, image: image.config, id, rootfs: dirsPreview.rootfs, netnsDir: netnsDir(), containerNet, remap });
   for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
   if (f.explain) {
-    process.stdout.write(explain(paths, id, f.image, spec, plan, f.resources));
+    process.stdout.write(explain(paths, id, f.image, spec, plan, f.resources, f.cgroupParent));
     return 0;
   }
   // The endpoint's hosts file is made by netns-bridge, later.
@@ -181,7 +182,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
     locked = false;
   };
   const rec = record(id, name, f, image.id, spec, (image.config as { config?: { StopSignal?: string } }).config?.StopSignal, limits);
-  const cgPath = cgroupPathOf(id);
+  const cgPath = cgroupPathOf(id, f.cgroupParent);
   if (f.detach) {
     rec.LogPath = logPath(paths, id);
     try {
