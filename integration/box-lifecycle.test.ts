@@ -22,6 +22,19 @@ afterAll(async () => {
 const containers = () => (existsSync(join(h.root, "containers")) ? readdirSync(join(h.root, "containers")) : []);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The command lines of the host's processes, NUL-separated as in /proc (a zombie's is empty). */
+function hostCmdlines(): string[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8");
+      } catch {
+        return "";
+      }
+    });
+}
+
 function expectClean(): void {
   expect(formatLeaks(leaks(h))).toBe("");
   expect(containers()).toEqual([]);
@@ -479,7 +492,7 @@ describe("box start -a, -i", () => {
 });
 
 describe("box exec -d", () => {
-  it("returns at once with nothing printed; the command runs on in the container's namespaces and cgroup, adopted by its PID 1", async () => {
+  it("returns at once with nothing printed; the command runs on in the container's namespaces and cgroup, reaped from outside", async () => {
     await runD("--name", "bg", "--network", "none", "busybox", "sleep", "300");
     const t0 = Date.now();
     const r = expectOk(await h.box("exec", "-d", "bg", "sh", "-c", "sleep 1; echo done > /x"));
@@ -495,22 +508,40 @@ describe("box exec -d", () => {
     await until("the probe", async () => (await h.box("exec", "bg", "test", "-s", "/cg")).code === 0);
     const pid1 = expectOk(await h.box("exec", "bg", "sh", "-c", "for n in pid mnt net uts ipc; do readlink /proc/1/ns/$n; done; cat /proc/1/cgroup")).stdout;
     expect(expectOk(await h.box("exec", "bg", "sh", "-c", "cat /ns /cg")).stdout).toBe(pid1);
-    // Its parent is the container's PID 1, no longer box exec's ns-init.
-    await until("the adoption", async () => /^\s*1 sleep 1000$/m.test(expectOk(await h.box("exec", "bg", "ps", "-o", "ppid,args")).stdout));
+    // Its parent is ns-init, outside the container's PID namespace (ppid 0 inside), not box exec.
+    const ps = expectOk(await h.box("exec", "bg", "ps", "-o", "ppid,args")).stdout;
+    expect(ps).toMatch(/^\s*0 sleep 1000$/m);
+    // A finished command leaves no zombie, though PID 1 (sleep) reaps nothing: ns-init reaps it.
+    for (let i = 0; i < 3; i++) expectOk(await h.box("exec", "-d", "bg", "true"));
+    await until("no zombie", async () => !/\bZ\b/.test(expectOk(await h.box("exec", "bg", "ps", "-o", "stat,args")).stdout));
+    expect(expectOk(await h.box("exec", "bg", "ps", "-o", "pid,args")).stdout.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/).slice(1).join(" "))).toEqual([
+      "sleep 300",
+      "sleep 1000",
+      "ps -o pid,args",
+    ]);
     // rm -f takes it down with the container: expectClean finds any process left in its root.
     expectOk(await h.box("rm", "-f", "bg"));
     await until("no leaks", () => formatLeaks(leaks(h)) === "");
     expectClean();
   });
 
-  it("refuses a stopped container, and -d with -t, in one line", async () => {
+  it("-dt gives the command a terminal of the container's devpts that outlives box exec", async () => {
+    await runD("--name", "bgt", "--network", "none", "busybox", "sleep", "300");
+    // The command writes to its terminal after box exec has returned: the terminal must still be there.
+    expectOk(await h.box("exec", "-dt", "bgt", "sh", "-c", "sleep 0.5; tty > /t; echo written; test -t 0 && test -t 1 && echo ok >> /t"));
+    await until("the command to finish", async () => (await h.box("exec", "bgt", "cat", "/t")).stdout.includes("ok"));
+    expect(expectOk(await h.box("exec", "bgt", "cat", "/t")).stdout).toMatch(/^\/dev\/pts\/\d+\nok\n$/);
+    // Nothing waits on it now: no ns-init of this container is left on the host.
+    await until("its ns-init to go", () => !hostCmdlines().some((c) => c.startsWith("ns-init\0") && c.includes("sh\0-c\0sleep 0.5")));
+    expectOk(await h.box("rm", "-f", "bgt"));
+    expectClean();
+  });
+
+  it("refuses a stopped container in one line", async () => {
     await runD("--name", "gone", "--network", "none", "busybox", "true");
     expectOk(await h.box("wait", "gone"));
     const r = expectCode(await h.box("exec", "-d", "gone", "true"), 1);
     expect(r.stderr.trim()).toMatch(/^box: container [0-9a-f]{64} is not running$/);
-    const t = expectCode(await h.box("exec", "-dt", "gone", "true"), 125);
-    expect(t.stderr.trim().split("\n")).toHaveLength(1);
-    expect(t.stderr).toMatch(/exec -d with -t is not supported/);
     expect(expectOk(await h.box("exec", "--help")).stdout).toMatch(/^Usage:  box exec \[OPTIONS\] CONTAINER COMMAND/);
     expectOk(await h.box("rm", "gone"));
     expectClean();

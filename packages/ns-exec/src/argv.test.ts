@@ -40,11 +40,12 @@ describe("ns-exec validate", () => {
   it("refuses a relative root", () => expect(() => validate({ ...ok(), root: "r" })).toThrow(/absolute/));
   it("refuses a bad hostname", () => expect(() => validate({ ...ok(), unshare: { pid: true, mount: true, uts: true }, hostname: "-x" })).toThrow(/invalid hostname/));
   it("needs maps for --user", () => expect(() => validate({ ...ok(), unshare: { pid: true, mount: true, user: true } })).toThrow(/map/));
-  it("runs a background command only in a joined PID namespace, without a terminal", () => {
+  it("runs a background command only in a joined PID namespace, with a terminal or not, never with an init", () => {
     const bg = () => ({ ...fromArgv(["true"]).options, background: true, join: [{ kind: "pid" as const, path: "/proc/1/ns/pid" }] });
     expect(() => validate(bg())).not.toThrow();
     expect(() => validate({ ...bg(), join: [] })).toThrow(/joined PID namespace/);
-    expect(() => validate({ ...bg(), tty: true })).toThrow(/cannot have a terminal/);
+    expect(() => validate({ ...bg(), tty: true })).not.toThrow();
+    expect(() => validate({ ...bg(), init: true })).toThrow(/cannot have an init of its own/);
   });
 });
 

@@ -81,9 +81,10 @@ export interface NsExecOptions {
   dieWithParent: boolean;
   /**
    * Leave the command running in the background (box exec -d): ns-init
-   * forks it off inside the joined PID namespace and exits, so that the
-   * namespace's PID 1 adopts it; its stdio is /dev/null, and nsExec resolves
-   * to 0 once it has been executed.
+   * joins the PID namespace itself, forks the command off inside it and
+   * stays outside as its parent to reap it (the namespace's PID 1 may reap
+   * nothing); its stdio is /dev/null, and nsExec resolves to 0 once it has
+   * been executed.
    */
   background?: boolean;
   command: string[];
@@ -169,8 +170,7 @@ export function validate(o: NsExecOptions): void {
   }
   if (o.tty && o.init === false && o.command.length === 0) throw new UsageError("no command given");
   if (o.background) {
-    if (!o.join.some((j) => j.kind === "pid")) throw new UsageError("a background command needs a joined PID namespace, whose PID 1 adopts it");
-    if (o.tty) throw new UsageError("a background command cannot have a terminal: nothing would hold it");
+    if (!o.join.some((j) => j.kind === "pid")) throw new UsageError("a background command needs a joined PID namespace to run in");
     if (o.init) throw new UsageError("a background command cannot have an init of its own");
   }
 }

@@ -87,6 +87,8 @@ export function initArgs(o: NsExecOptions, id: Identity | undefined, sync: boole
   if (o.unshare.user) a.push("-Y");
   for (const j of o.join) if (j.kind === "user") a.push("-U", j.path);
   for (const j of o.join) if (j.kind === "mount") a.push("-M", j.path);
+  // -D: ns-init joins the PID namespace itself, so that it stays outside to reap the command.
+  if (o.background) for (const j of o.join) if (j.kind === "pid") a.push("-P", j.path);
   if (o.root !== undefined) a.push("-r", o.root);
   if (o.cwd !== undefined) a.push("-w", o.cwd);
   if (id) a.push("-u", String(id.uid), "-g", String(id.gid), "-G", id.groups.join(","));
@@ -115,9 +117,10 @@ function enterNamespaces(o: NsExecOptions): void {
     for (const ns of NAMESPACES) {
       for (const j of joins.filter((x) => x.kind === ns.kind)) {
         // ns-init joins the user namespace (-U: setns into one is refused to
-        // a multithreaded caller) and the mount namespace (-M: its own file
-        // would not be found from inside the joined root).
-        if (ns.kind === "user" || ns.kind === "mount") continue;
+        // a multithreaded caller), the mount namespace (-M: its own file
+        // would not be found from inside the joined root) and, for a
+        // background command, the PID namespace (-P: it stays outside to reap).
+        if (ns.kind === "user" || ns.kind === "mount" || (ns.kind === "pid" && o.background)) continue;
         const fd = openSync(j.path, O.RDONLY | O.CLOEXEC);
         try {
           setns(fd, ns.flag, `${j.path} (${ns.kind})`);
@@ -287,13 +290,22 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
     const sync = hooks.beforeStart !== undefined || !!o.unshare.user || spawnFirst;
     const stdio: StdioOptions = detach
       ? ["inherit", "inherit", "inherit", "pipe", "pipe"]
-      : o.background
+      : o.background && slaveFd === undefined
         ? ["ignore", "ignore", "ignore", "pipe", "pipe"]
         : slaveFd !== undefined
         ? [slaveFd, slaveFd, slaveFd, "pipe", "pipe"]
         : [o.stdin ? "inherit" : "ignore", "inherit", "inherit", "pipe", "pipe"];
     if (filter) (stdio as unknown[]).push("pipe");
-    child = spawn(NS_INIT, initArgs(o, id, sync), { stdio, env, argv0: "ns-init" });
+    // exec -dt: ns-init holds the master (-T) and drains it while the command runs.
+    const masterFd = o.background && master !== undefined ? stdio.length : undefined;
+    if (masterFd !== undefined) (stdio as unknown[]).push(master);
+    const args = initArgs(o, id, sync);
+    if (masterFd !== undefined) args.splice(args.indexOf("--"), 0, "-T", String(masterFd));
+    child = spawn(NS_INIT, args, { stdio, env, argv0: "ns-init" });
+    if (masterFd !== undefined) {
+      closeSync(master!);
+      master = undefined;
+    }
     // At most 32 KiB (4096 instructions), within a pipe's buffer: ns-init
     // reads it to EOF before anything else.
     if (filter) {
@@ -402,6 +414,18 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
       }
       child.unref();
       return { pid: pid!, code: exited ? status(...exited) : undefined };
+    }
+
+    if (o.background) {
+      // The status pipe ends when the command is executed (or says why not);
+      // ns-init stays on to reap it and is not waited for.
+      await statusDone;
+      if (relaySignals) for (const s of FORWARDED) process.off(s, forward);
+      syncPipe.destroy();
+      if (spawnError) throw new ExitError(`spawn ${NS_INIT}: ${spawnError.message}`, 1);
+      if (failure) throw new ExitError(failure.message, failure.code);
+      child.unref();
+      return { pid: pid!, code: 0 };
     }
 
     let relayDone: Promise<void> = Promise.resolve();

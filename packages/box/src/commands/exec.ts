@@ -5,8 +5,9 @@
  * and applies the container's hardening: capabilities, no_new_privs, rlimits.
  * The process is not a child of the container's PID 1: its parent, seen from
  * inside, is 0. With -d, ns-init forks the command off inside the
- * container's PID namespace and exits: the container's PID 1 adopts it, so
- * it outlives box exec and goes down with the container.
+ * container's PID namespace and stays outside as its reaper (holding the
+ * terminal's master with -t), so it outlives box exec, leaves no zombie, and
+ * goes down with the container.
  */
 import { parseArgs, flag, list, str, UsageError, ExitError } from "@box/cli";
 import { defaults, nsExec, resolveIdentity, RootDir, type NsExecOptions } from "@box/ns-exec";
@@ -45,7 +46,6 @@ export async function execCommand(p: BoxPaths, argv: string[]): Promise<number> 
   if (!ref || cmd.length === 0) throw new UsageError('"box exec" requires at least 2 arguments');
   const detach = flag(a, "detach");
   // Docker keeps the terminal of an exec -dt in its shim; box has no process to hold one.
-  if (detach && flag(a, "tty")) throw new ExitError("exec -d with -t is not supported: nothing would hold the terminal of a detached command", 125);
   if (flag(a, "privileged")) throw new UsageError("box exec --privileged is not supported yet");
   for (const e of list(a, "env")) if (e.startsWith("=") || e === "") throw new ExitError(`invalid environment variable: ${e}`, 125);
   const wd = str(a, "workdir");

@@ -111,6 +111,7 @@ struct opts {
   const char *cwd;
   const char *join_mnt;
   const char *join_user;
+  const char *join_pid;
   int sync;
   int userns;
   int init;
@@ -121,6 +122,7 @@ struct opts {
   struct sock_fprog filter;
   int pdeathsig;
   int background;
+  int master_fd;
   int readonly_root_after;
   long uid, gid;
   gid_t groups[MAX_LIST];
@@ -452,8 +454,8 @@ static void apply_filter(struct opts *o) {
 }
 
 static void usage(void) {
-  fputs("usage: ns-init [-s] [-e FD] [-Y] [-U USERNS] [-M MNTNS] [-r ROOT] [-w CWD] [-u UID] [-g GID] [-G GID,...] [-C CAPS]\n"
-        "               [-m MASK]... [-o RO]... [-R NAME=SOFT:HARD]... [-n] [-F FD] [-i] [-t] [-c] [-k] [-D] -- CMD...\n"
+  fputs("usage: ns-init [-s] [-e FD] [-Y] [-U USERNS] [-M MNTNS] [-P PIDNS] [-r ROOT] [-w CWD] [-u UID] [-g GID] [-G GID,...] [-C CAPS]\n"
+        "               [-m MASK]... [-o RO]... [-R NAME=SOFT:HARD]... [-n] [-F FD] [-i] [-t] [-c] [-k] [-D [-P PIDNS] [-T FD]] -- CMD...\n"
         "ns-init is the second stage of ns-exec; run ns-exec instead.\n",
         stderr);
   _exit(2);
@@ -463,10 +465,11 @@ static void parse(int argc, char **argv, struct opts *o) {
   int c;
   memset(o, 0, sizeof *o);
   o->uid = o->gid = -1;
-  while ((c = getopt(argc, argv, "+se:YU:M:r:w:u:g:G:C:m:o:R:nF:itckD")) != -1) {
+  while ((c = getopt(argc, argv, "+se:YU:M:P:r:w:u:g:G:C:m:o:R:nF:itckDT:")) != -1) {
     switch (c) {
     case 'M': o->join_mnt = optarg; break;
     case 'U': o->join_user = optarg; break;
+    case 'P': o->join_pid = optarg; break;
     case 's': o->sync = 1; break;
     case 'e': status_fd = atoi(optarg); break;
     case 'Y': o->userns = 1; break;
@@ -493,6 +496,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     case 'c': o->cgroupns = 1; break;
     case 'k': o->pdeathsig = 1; break;
     case 'D': o->background = 1; break;
+    case 'T': o->master_fd = atoi(optarg); break;
     default: usage();
     }
   }
@@ -534,10 +538,21 @@ int main(int argc, char **argv) {
    * setns(CLONE_NEWNS) also moves our root and cwd to the namespace's root. */
   if (o.join_mnt && (mnt_fd = open(o.join_mnt, O_RDONLY | O_CLOEXEC)) < 0)
     die(1, errno, "open %s", o.join_mnt);
+  /* -P (with -D): the PID namespace is joined here rather than by ns-exec,
+   * so that we stay outside it and our child, the command, is inside: we
+   * are left to reap it (see -D below). */
+  int pid_fd = -1;
+  if (o.join_pid && (pid_fd = open(o.join_pid, O_RDONLY | O_CLOEXEC)) < 0)
+    die(1, errno, "open %s", o.join_pid);
   if (user_fd >= 0 && setns(user_fd, CLONE_NEWUSER) < 0)
     die(1, errno, "setns %s (user)", o.join_user);
   if (mnt_fd >= 0 && setns(mnt_fd, CLONE_NEWNS) < 0)
     die(1, errno, "setns %s (mnt)", o.join_mnt);
+  if (pid_fd >= 0) {
+    if (setns(pid_fd, CLONE_NEWPID) < 0)
+      die(1, errno, "setns %s (pid)", o.join_pid);
+    close(pid_fd);
+  }
   if (user_fd >= 0) {
     close(user_fd);
     become_root();
@@ -598,25 +613,51 @@ int main(int argc, char **argv) {
     apply_filter(&o);
   if (o.init)
     run_init(&o);
-  if (o.tty) {
-    setsid();
-    if (ioctl(0, TIOCSCTTY, 0) < 0)
-      die(1, errno, "ioctl TIOCSCTTY");
-  }
-  /* -D (box exec -d): fork the command off and exit. We sit in the joined
-   * PID namespace, so the kernel gives the orphan to that namespace's PID 1
-   * (find_child_reaper), not to ns-exec or a host subreaper: the command
-   * lives and dies with the container. The status fd goes with the child,
-   * which reports a failed exec as usual; a session of its own keeps it
-   * out of the caller's job control. */
+  /* -D (box exec -d): fork the command off and let ns-exec go. With -P we
+   * sit outside the joined PID namespace and the child is inside: we stay
+   * as its parent and reap it, as Docker's shim does, so a finished command
+   * leaves no zombie even under a PID 1 that reaps nothing (`sleep`). The
+   * container cannot see us (we are not in its PID namespace); we die with
+   * it, when the kernel kills the command. Without -P (joined by the
+   * caller, as before) we exit and the namespace's PID 1 adopts it. The
+   * status fd goes with the child, which reports a failed exec as usual.
+   * With -T (exec -dt) we hold the terminal's master and read what the
+   * command writes to it, for nobody, as dockerd does: a master closed
+   * would hang the terminal up under it. */
   if (o.background) {
     pid_t pid = fork();
     if (pid < 0)
       die(1, errno, "fork");
-    if (pid > 0)
+    if (pid > 0) {
+      if (!o.join_pid)
+        _exit(0);
+      /* Every fd but the master: ns-exec returns once the status fd
+       * reaches EOF (the child's exec), and our copies of the terminal's
+       * slave must go, or the master never reads EIO when the command is
+       * done with it. */
+      int master = o.master_fd > 0 ? o.master_fd : -1;
+      if (master > 0)
+        syscall(SYS_close_range, 0U, (unsigned)master - 1, 0U);
+      syscall(SYS_close_range, (unsigned)master + 1, ~0U, 0U);
+      setsid();
+      char buf[4096];
+      while (master >= 0) {
+        ssize_t n = read(master, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EINTR))
+          break;
+      }
+      int st;
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
       _exit(0);
-    setsid();
+    }
+    if (o.master_fd > 0)
+      close(o.master_fd);
   }
+  if (o.tty || o.background)
+    setsid();
+  if (o.tty && ioctl(0, TIOCSCTTY, 0) < 0)
+    die(1, errno, "ioctl TIOCSCTTY");
   exec_cmd(&o);
   return 1;
 }
