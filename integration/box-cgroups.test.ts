@@ -135,7 +135,9 @@ describe("box and cgroups", () => {
     // Relative: below the caller's own cgroup. Absolute: from the hierarchy's root, here the
     // caller's own path again, so that on v1 the container stays below this session's memory cgroup.
     const self = readFileSync("/proc/self/cgroup", "utf8");
-    const own = (/^\d+:memory:(.*)$/m.exec(self) ?? /^0::(.*)$/m.exec(self))![1]!.replace(/\/$/, "");
+    // On v2 an earlier cgroup may have moved this process into its cgroup's `init` leaf (so that
+    // the cgroup could hand controllers down): box works from the cgroup itself, as cgset does.
+    const own = (/^\d+:memory:(.*)$/m.exec(self) ?? /^0::(.*)$/m.exec(self))![1]!.replace(/\/$/, "").replace(/\/init$/, "");
     const parents = [`box-${h.id}-rel`, `${own}/box-${h.id}-abs`];
     for (const parent of parents) {
       try {
