@@ -2,7 +2,7 @@
 // on the host; the image's files still show as root's inside (idmapped
 // layers); exec, kill, commit and the opt-out work as with Docker.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectCode, expectOk, harness, importBusybox, type Harness } from "./lib/harness.js";
@@ -172,6 +172,41 @@ describe("box run --userns-remap", () => {
     } finally {
       await h.box("rmi", tag);
       rmSync(ctx, { recursive: true, force: true });
+    }
+  });
+
+  it("without idmapped layers (before Linux 5.19; BOX_IDMAP=copy here) the layers are shifted copies, made once per range, gone with the image", async () => {
+    const copy = { env: { BOX_IDMAP: "copy" } };
+    // A layer with what a plain chown would break: a setuid file, a hardlink to it, a whiteout.
+    const name = `src-${h.id}`;
+    const tag = `shift-${h.id.toLowerCase()}:1`;
+    expectOk(await h.box("run", "--network", "none", "--name", name, "busybox", "sh", "-c", "cp /bin/busybox /su && chown 5:6 /su && chmod 4755 /su && ln /su /su2 && rm /etc/group"));
+    try {
+      expectOk(await h.box("commit", name, tag));
+      const shifted = join(h.root, "layers-shifted");
+      const probe = "stat -c '%u:%g %a %h %n' /su /su2 /bin/busybox; test -e /etc/group && echo group; cat /proc/self/uid_map";
+      const r = expectOk(await h.box("run", "--network", "none", "--rm", "--userns-remap=default", tag, "sh", "-c", probe, copy));
+      expect(r.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" "))).toEqual(["5:6 4755 2 /su", "5:6 4755 2 /su2", "0:0 755 1 /bin/busybox", `0 ${base().uid} 65536`]);
+      // One copy per layer under the range, owned by the range's ids on the host.
+      const [range, ...others] = readdirSync(shifted);
+      expect(others).toEqual([]);
+      expect(range).toMatch(new RegExp(`^${base().uid}\\.${base().gid}\\.[0-9a-f]{8}$`));
+      const layers = readdirSync(join(shifted, range!));
+      expect(layers).toHaveLength(2);
+      for (const l of layers) expect(statSync(join(shifted, range!, l)).uid).toBe(base().uid);
+      // A second run uses them as they are.
+      const before = layers.map((l) => statSync(join(shifted, range!, l)).ino);
+      expectOk(await h.box("run", "--network", "none", "--rm", "--userns-remap=default", tag, "true", copy));
+      expect(layers.map((l) => statSync(join(shifted, range!, l)).ino)).toEqual(before);
+      // The image's own layer goes with it; busybox's stays, for busybox.
+      expectOk(await h.box("rmi", tag));
+      expect(readdirSync(join(shifted, range!))).toHaveLength(1);
+      // The default (idmapped) path makes no copies.
+      expectOk(await h.box("run", "--network", "none", "--rm", "--userns-remap=default", "busybox", "true", { env: { BOX_IDMAP: "mount" } }));
+      expect(readdirSync(join(shifted, range!))).toHaveLength(1);
+    } finally {
+      await h.box("rm", "-f", name);
+      await h.box("rmi", tag);
     }
   });
 

@@ -15,6 +15,7 @@ import { fsError } from "./errors.js";
 import { MEDIA_TYPE_LAYER, unpackLayer, type Descriptor } from "./layer.js";
 import { withLock } from "./lock.js";
 import { normalizeTaggedName } from "./reference.js";
+import { removeShifted } from "./shift.js";
 import { MEDIA_TYPE_CONFIG, MEDIA_TYPE_MANIFEST, type Entry, type Image, type OciManifest, type Store } from "./store.js";
 import { createHash } from "node:crypto";
 
@@ -218,5 +219,6 @@ export async function pruneLayers(store: Store): Promise<{ removed: string[]; re
     }
   });
   for (const d of doomed) await rm(d, { recursive: true, force: true });
+  for (const d of removed) removeShifted(store.root, d.slice("sha256:".length));
   return { removed, reclaimed };
 }

@@ -32,5 +32,6 @@ export {
 } from "./reference.js";
 export { entryPath, EntryError, OPAQUE_XATTR } from "./extract.js";
 export { unpackLayer, type UnpackedLayer, type Descriptor } from "./layer.js";
+export { shiftLayers, shiftedDir, toHost, type IdRange } from "./shift.js";
 export { parseCommand, run, HELP, type Command } from "./cli.js";
 export { login, logout, type LoginOptions } from "./login.js";

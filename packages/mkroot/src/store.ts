@@ -6,6 +6,7 @@
  *   $BOX_ROOT/images/index.json.lock                               flock(2) for index updates
  *   $BOX_ROOT/layers/<diffid-hex>/                                 one unpacked layer: an overlay lower dir
  *   $BOX_ROOT/layers/<diffid-hex>.json                             its metadata, beside it, never inside
+ *   $BOX_ROOT/layers-shifted/<uid>.<gid>.<hash>/<diffid-hex>/      its copy for a remapped root (shift.ts)
  *   $BOX_ROOT/tmp/<pid>-<random>/                                  staging, renamed into place when complete
  *
  * Everything is written under tmp/ and renamed into place, so a crash or a failed import leaves
@@ -20,6 +21,7 @@ import { applyChanges, buildImageConfig, contentKey, goArch, type OciImageConfig
 import { AmbiguousImageError, errCode, fsError, ImageConflictError, NoSuchImageError } from "./errors.js";
 import type { Descriptor } from "./layer.js";
 import { withLock } from "./lock.js";
+import { removeShifted } from "./shift.js";
 import type { PullOptions, PullResult } from "./pull.js";
 import type { PushOptions, PushResult } from "./push.js";
 import type { CommitOptions, StoredLayer } from "./commit.js";
@@ -268,6 +270,7 @@ export class Store {
     await this.ensureLayout();
     const out: string[] = [];
     const doomed: string[] = [];
+    const goneLayers: string[] = [];
     await withLock(this.lockPath, "exclusive", async () => {
       const index = await this.readIndex();
       const entries = await this.entries(index);
@@ -303,6 +306,7 @@ export class Store {
             (err: unknown) => ignoreMissing(err, false),
           );
           if (gone) doomed.push(away);
+          goneLayers.push(hex(d));
           await unlink(`${this.layerDir(d)}.json`).catch((err: unknown) => ignoreMissing(err));
           out.push(`Deleted: ${d}`);
         }
@@ -314,6 +318,7 @@ export class Store {
       throw new Error(`rm ${ref}`, { cause: fsError(e) });
     });
     for (const d of doomed) await rm(d, { recursive: true, force: true });
+    for (const h of goneLayers) removeShifted(this.root, h);
     return out;
   }
 
