@@ -406,6 +406,46 @@ describe("box build", () => {
     expectClean();
   });
 
+  it("RUN --mount=type=cache,sharing=locked makes a second build wait; sharing=private gives it a directory of its own", async () => {
+    const mounts = join(h.root, "builder", "cache", "mounts");
+    /** The cache directory whose `log` has `line`, once the first build's step wrote it. */
+    const holding = async (line: string) => {
+      for (let i = 0; i < 400; i++) {
+        for (const d of existsSync(mounts) ? readdirSync(mounts) : []) {
+          const log = join(mounts, d, "log");
+          if (existsSync(log) && readFileSync(log, "utf8").includes(line)) return d;
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`no cache log with ${line}`);
+    };
+    for (const sharing of ["locked", "private"]) {
+      const m = `--mount=type=cache,id=${sharing},target=/c,sharing=${sharing}`;
+      const first = context({ Dockerfile: `FROM busybox\nRUN ${m} echo start1 ${sharing} >> /c/log && sleep 2 && echo end1 >> /c/log\n` });
+      const second = context({ Dockerfile: `FROM busybox\nRUN ${m} (cat /c/log 2>/dev/null | wc -l) > /seen && echo start2 >> /c/log && echo end2 >> /c/log\n` });
+      const a = build("-t", `${sharing}:1`, first);
+      // The second starts while the first one's step is in its cache.
+      const dir = await holding(`start1 ${sharing}`);
+      const b = build("-t", `${sharing}:2`, second);
+      expectOk(await a);
+      expectOk(await b);
+      const seen = expectOk(await h.box("run", "--rm", `${sharing}:2`, "cat", "/seen")).stdout.trim();
+      if (sharing === "locked") {
+        // It waited for the first writer: the log is whole steps, one after the other.
+        expect(readFileSync(join(mounts, dir, "log"), "utf8")).toBe("start1 locked\nend1\nstart2\nend2\n");
+        expect(seen).toBe("2");
+      } else {
+        // A second instance beside the first, kept for later steps; each log is one writer's.
+        expect(readFileSync(join(mounts, dir, "log"), "utf8")).toBe("start1 private\nend1\n");
+        expect(readFileSync(join(mounts, `${dir}.1`, "log"), "utf8")).toBe("start2\nend2\n");
+        expect(seen).toBe("0");
+      }
+      expectOk(await h.box("rmi", `${sharing}:1`, `${sharing}:2`));
+    }
+    expectOk(await h.box("builder", "prune", "-f"));
+    expectClean();
+  });
+
   it("has --help", async () => {
     expect(expectOk(await h.box("build", "--help")).stdout).toMatch(/^Usage: {2}box build \[OPTIONS\] PATH/);
   });

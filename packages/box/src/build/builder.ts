@@ -16,7 +16,7 @@
  * $BOX_ROOT/builder/cache/mounts, so `box builder prune` removes them with the records.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, chownSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, createWriteStream, openSync, readSync, closeSync, utimesSync } from "node:fs";
+import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, createWriteStream, openSync, readSync, closeSync, utimesSync } from "node:fs";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
@@ -33,6 +33,7 @@ import { remapSetting, resolveRemap, type Remap } from "../run/remap.js";
 import type { IdMap } from "@box/ns-exec";
 import { sourceDateEpoch, storeUpper } from "./layer.js";
 import { parseMount, pathChain, pruneMountStubs, type RunMount } from "./mounts.js";
+import { cacheMountDir } from "./cachemount.js";
 
 export interface BuildOptions {
   context: string;
@@ -818,13 +819,7 @@ export class Builder {
       }
       if (m.type === "cache") {
         // Named by id (default the target): the same cache for every stage and build that names it.
-        const cache = join(this.cacheDir, "mounts", sha(m.id ?? m.target));
-        if (lstatOrNull(cache) === null) {
-          mkdirSync(dirname(cache), { recursive: true, mode: 0o700 });
-          mkdirSync(cache);
-          chownSync(cache, m.uid ?? 0, m.gid ?? 0);
-          chmodSync(cache, m.mode ?? 0o755);
-        }
+        const cache = await cacheMountDir(join(this.cacheDir, "mounts", sha(m.id ?? m.target)), m, (release) => undo.push(release));
         binds.push({ source: cache, target: m.target, readonly: m.readonly });
         continue;
       }

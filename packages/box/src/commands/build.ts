@@ -111,7 +111,7 @@ export async function builderCommand(paths: BoxPaths, argv: string[]): Promise<n
     // Step records, plus each RUN --mount=type=cache directory (under mounts/).
     const names = readdirSync(cacheDir);
     entries = names.filter((n) => n !== "mounts").length;
-    if (names.includes("mounts")) entries += readdirSync(join(cacheDir, "mounts")).length;
+    if (names.includes("mounts")) entries += readdirSync(join(cacheDir, "mounts")).filter((n) => !n.endsWith(".lock")).length;
   } catch {
     // no cache yet
   }
