@@ -500,7 +500,8 @@ static void parse(int argc, char **argv, struct opts *o) {
     default: usage();
     }
   }
-  if (optind >= argc)
+  /* -D reaps the command from outside its PID namespace: ns-init joins it (-P). */
+  if (optind >= argc || (o->background && !o->join_pid) || (o->master_fd && !o->background))
     usage();
   o->argv = argv + optind;
 }
@@ -618,9 +619,8 @@ int main(int argc, char **argv) {
    * as its parent and reap it, as Docker's shim does, so a finished command
    * leaves no zombie even under a PID 1 that reaps nothing (`sleep`). The
    * container cannot see us (we are not in its PID namespace); we die with
-   * it, when the kernel kills the command. Without -P (joined by the
-   * caller, as before) we exit and the namespace's PID 1 adopts it. The
-   * status fd goes with the child, which reports a failed exec as usual.
+   * it, when the kernel kills the command. The status fd goes with the
+   * child, which reports a failed exec as usual.
    * With -T (exec -dt) we hold the terminal's master and read what the
    * command writes to it, for nobody, as dockerd does: a master closed
    * would hang the terminal up under it. */
@@ -629,16 +629,14 @@ int main(int argc, char **argv) {
     if (pid < 0)
       die(1, errno, "fork");
     if (pid > 0) {
-      if (!o.join_pid)
-        _exit(0);
       /* Every fd but the master: ns-exec returns once the status fd
        * reaches EOF (the child's exec), and our copies of the terminal's
        * slave must go, or the master never reads EIO when the command is
-       * done with it. */
+       * done with it. One close(2) each: a seccomp profile may refuse close_range. */
       int master = o.master_fd > 0 ? o.master_fd : -1;
-      if (master > 0)
-        syscall(SYS_close_range, 0U, (unsigned)master - 1, 0U);
-      syscall(SYS_close_range, (unsigned)master + 1, ~0U, 0U);
+      for (int fd = 0; fd < 1024; fd++)
+        if (fd != master)
+          close(fd);
       setsid();
       char buf[4096];
       while (master >= 0) {
