@@ -5,7 +5,7 @@
  * command's own, 128+n for a signal, 126/127 for exec failures).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { closeSync, openSync, readlinkSync } from "node:fs";
+import { closeSync, openSync, readlinkSync, stat } from "node:fs";
 import { join } from "node:path";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
@@ -244,6 +244,10 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
     }
     return e;
   };
+  // libuv starts its thread pool on first use, and after unshare(CLONE_NEWPID)
+  // the kernel refuses this process new threads (EINVAL): a later async fs
+  // call would abort node. Start the pool now; stat of / is the cheapest job.
+  stat("/", () => {});
   try {
     enterNamespaces(o);
     if (o.hostname !== undefined) sethostname(o.hostname);
