@@ -14,6 +14,12 @@ export interface Tool {
  * exit status. stdout is left to the tool: it carries data only.
  */
 export async function main(tool: Tool): Promise<never> {
+  // A reader that went away (`cgset info | head -1`) ends us as SIGPIPE ends a
+  // C tool: quietly, 128+13. Node ignores the signal and raises EPIPE instead.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(141);
+  });
   let code: number;
   try {
     code = await tool.run(process.argv.slice(2));
