@@ -3,4 +3,4 @@ import { ovlMount } from "./cli.js";
 
 // Awaited, so that a promise that never settles ends the process with
 // status 13 (unsettled top-level await) instead of a silent 0.
-await main(ovlMount);
+void main(ovlMount);

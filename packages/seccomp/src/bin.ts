@@ -1,4 +1,4 @@
 import { main } from "@box/cli";
 import { seccompTool } from "./cli.js";
 
-await main(seccompTool);
+void main(seccompTool);

@@ -25,8 +25,8 @@ export const OOM_MARKER = "oom-killed";
 /** In the run dir: the pid of the monitor whose start made the cgroup; only its cleanup removes it. */
 const CGROUP_OWNER = "cgroup-owner";
 
-// box-monitor is built into dist/, beside bin.js and the bundled box.mjs; this
-// module is dist/run/start.js, or part of dist/box.mjs when bundled.
+// box-monitor is built into dist/, beside bin.js and the bundled box.cjs; this
+// module is dist/run/start.js, or part of dist/box.cjs when bundled.
 const HERE = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
 export const MONITOR = join(HERE.endsWith("/run") ? dirname(HERE) : HERE, "box-monitor");
 // The start stage is this very program again, whichever entry started it.
