@@ -1,7 +1,7 @@
 // Detached containers end to end: box run -d, the per-container box-monitor, and the verbs that
 // manage a container over its life (ps, logs, exec, stop, kill, wait, restart, rm, inspect, top,
 // rename, attach), against the real kernel, with nothing left behind.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +21,34 @@ afterAll(async () => {
 
 const containers = () => (existsSync(join(h.root, "containers")) ? readdirSync(join(h.root, "containers")) : []);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Type `echo $((6*7))-answer` into an attached child after `delayMs`, then Ctrl-P Ctrl-Q once the
+ * answer is back (or after 10 s: a fixed delay fails on a loaded machine); killed after 20 s.
+ */
+function askThenDetach(child: ChildProcessWithoutNullStreams, command: string[], delayMs: number): Promise<RunResult> {
+  return new Promise<RunResult>((resolve) => {
+    let out = "";
+    let err = "";
+    let detached = false;
+    const detach = () => {
+      if (!detached) child.stdin.write("\x10\x11");
+      detached = true;
+    };
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("42-answer")) detach();
+    });
+    child.stderr.on("data", (d) => (err += d));
+    setTimeout(() => child.stdin.write("echo $((6*7))-answer\n"), delayMs);
+    setTimeout(detach, 10_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ command, code, signal, stdout: out, stderr: err, timedOut: false, ms: 0 });
+    });
+  });
+}
 
 /** The command lines of the host's processes, NUL-separated as in /proc (a zombie's is empty). */
 function hostCmdlines(): string[] {
@@ -353,25 +381,7 @@ describe("box rm, inspect, top, rename", () => {
 describe("box attach", () => {
   it("attaches to run -dit, passes input, and detaches with Ctrl-P Ctrl-Q leaving it running", async () => {
     await runD("-it", "--name", "term", "busybox", "sh");
-    const r = await new Promise<RunResult>((resolve) => {
-      const child = spawn(binPath("box"), ["attach", "term"], { env: h.env, stdio: ["pipe", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      // Detach once the answer is back (or after 10 s): a fixed delay fails on a loaded machine.
-      let detached = false;
-      const detach = () => {
-        if (!detached) child.stdin.write("\x10\x11");
-        detached = true;
-      };
-      child.stdout.on("data", (d) => {
-        out += d;
-        if (out.includes("42-answer")) detach();
-      });
-      child.stderr.on("data", (d) => (err += d));
-      child.stdin.write("echo $((6*7))-answer\n");
-      setTimeout(detach, 10_000);
-      child.on("close", (code, signal) => resolve({ command: ["box", "attach", "term"], code, signal, stdout: out, stderr: err, timedOut: false, ms: 0 }));
-    });
+    const r = await askThenDetach(spawn(binPath("box"), ["attach", "term"], { env: h.env, stdio: ["pipe", "pipe", "pipe"] }), ["box", "attach", "term"], 0);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("42-answer");
     expect(r.stderr).toContain("read escape sequence");
@@ -447,30 +457,9 @@ describe("box start -a, -i", () => {
 
   it("start -ai of a -it container: input reaches its terminal, Ctrl-P Ctrl-Q detaches and leaves it running", async () => {
     expectOk(await h.box("create", "-it", "--name", "shell", "--network", "none", "busybox", "sh"));
-    const r = await new Promise<RunResult>((resolve) => {
-      const cmd = `${binPath("box")} start -ai shell`;
-      const child = spawn("script", ["-qec", cmd, "/dev/null"], { env: h.env, stdio: ["pipe", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      let detached = false;
-      const detach = () => {
-        if (!detached) child.stdin.write("\x10\x11");
-        detached = true;
-      };
-      child.stdout.on("data", (d) => {
-        out += d;
-        // The echoed command line holds "$((6*7))-answer"; the shell's answer is "42-answer".
-        if (out.includes("42-answer")) detach();
-      });
-      child.stderr.on("data", (d) => (err += d));
-      setTimeout(() => child.stdin.write("echo $((6*7))-answer\n"), 300);
-      setTimeout(detach, 10_000);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ command: ["script", "-qec", cmd], code, signal, stdout: out, stderr: err, timedOut: false, ms: 0 });
-      });
-    });
+    const cmd = `${binPath("box")} start -ai shell`;
+    // Typed once the terminal is up; the echoed line holds "$((6*7))-answer", the shell's answer "42-answer".
+    const r = await askThenDetach(spawn("script", ["-qec", cmd, "/dev/null"], { env: h.env, stdio: ["pipe", "pipe", "pipe"] }), ["script", "-qec", cmd], 300);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain("42-answer");
     expect(r.stdout).toContain("read escape sequence");

@@ -182,7 +182,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
     locked = false;
   };
   const rec = record(id, name, f, image.id, spec, (image.config as { config?: { StopSignal?: string } }).config?.StopSignal, limits);
-  const cgPath = cgroupPathOf(id, f.cgroupParent);
+  const cgPath = rec.CgroupPath!;
   if (f.detach) {
     rec.LogPath = logPath(paths, id);
     try {
