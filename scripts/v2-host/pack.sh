@@ -7,7 +7,7 @@
 set -euo pipefail
 dir=${1:-.devtree}
 cd "$(dirname "$0")/../.."
-[[ -e packages/box/dist/box.mjs ]] || { echo "pack.sh: run pnpm build first" >&2; exit 1; }
+[[ -e packages/box/dist/box.cjs ]] || { echo "pack.sh: run pnpm build first" >&2; exit 1; }
 mkdir -p "$dir"
 xz -T0 -6 -c "$(command -v node)" > "$dir/node.xz"
 cp "${BUSYBOX:-/bin/busybox}" "$dir/busybox"
