@@ -4,7 +4,7 @@
 // tool's start is most of a short command's time. Each bin file calls run().
 "use strict";
 const { createHash } = require("node:crypto");
-const { readFileSync, renameSync, unlinkSync, writeFileSync } = require("node:fs");
+const { accessSync, constants, readFileSync, renameSync, unlinkSync, writeFileSync } = require("node:fs");
 const Module = require("node:module");
 const { dirname } = require("node:path");
 const vm = require("node:vm");
@@ -28,8 +28,9 @@ exports.run = function run(file) {
     // none yet
   }
   const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
-  if (cachedData === undefined || script.cachedDataRejected) {
-    // Made at exit, so it holds the functions this run compiled as well.
+  // Made at exit, so it holds the functions this run compiled as well; not
+  // at all where it could not be written (a read-only install, another user).
+  if ((cachedData === undefined || script.cachedDataRejected) && writable(dirname(file))) {
     process.once("exit", () => writeCache(cachePath, hash, script));
   }
   const mod = new Module(file, module);
@@ -38,13 +39,22 @@ exports.run = function run(file) {
   script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, dirname(file));
 };
 
+function writable(dir) {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function writeCache(cachePath, hash, script) {
   const tmp = `${cachePath}.${process.pid}`;
   try {
     writeFileSync(tmp, Buffer.concat([hash, script.createCachedData()]));
     renameSync(tmp, cachePath);
   } catch {
-    // A read-only install, or a non-root user: start without a cache.
+    // Lost a race, or the disk is full: the next run tries again.
     try {
       unlinkSync(tmp);
     } catch {
