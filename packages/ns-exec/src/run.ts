@@ -5,11 +5,11 @@
  * command's own, 128+n for a signal, 126/127 for exec failures).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { closeSync, openSync, readlinkSync, stat } from "node:fs";
+import { closeSync, openSync, readSync, readlinkSync, stat } from "node:fs";
 import { join } from "node:path";
 import * as tty from "node:tty";
 import { ExitError } from "@box/cli";
-import { CLONE, MS, O, RESOLVE, SysError, mount, getWinSize, linkUp, openat2, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
+import { CLONE, MS, O, RESOLVE, SysError, bytesReadable, mount, getWinSize, linkUp, openat2, openpty, setWinSize, setns, sethostname, unshare } from "@box/sys";
 import { NAMESPACES } from "./namespaces.js";
 import type { NsExecOptions } from "./options.js";
 import { validate } from "./options.js";
@@ -438,7 +438,11 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
 
     const [code, signal] = await exit;
     await statusDone;
-    await Promise.race([relayDone, new Promise((r) => setTimeout(r, 200))]);
+    let relayed = false;
+    await Promise.race([relayDone.then(() => (relayed = true)), new Promise((r) => setTimeout(r, 200))]);
+    // A stalled process runs that timer before it polls the terminal again:
+    // what the command wrote last may still be waiting there. Take it now.
+    if (!relayed && master !== undefined) drainMaster(master);
     restoreTty();
     for (const s of FORWARDED) process.off(s, forward);
     returnToHostMnt();
@@ -455,6 +459,21 @@ async function launch(o: NsExecOptions, hooks: RunHooks, detach: boolean): Promi
 import { constants as osc } from "node:os";
 function osSignal(s: NodeJS.Signals): number | undefined {
   return osc.signals[s];
+}
+
+/** Copy what the pty master holds to stdout without waiting for more (FIONREAD: never blocks). */
+function drainMaster(master: number): void {
+  const buf = Buffer.allocUnsafe(65536);
+  for (let n = bytesReadable(master); n > 0; n = bytesReadable(master)) {
+    let got: number;
+    try {
+      got = readSync(master, buf, 0, Math.min(n, buf.length), null);
+    } catch {
+      return;
+    }
+    if (got <= 0) return;
+    process.stdout.write(buf.subarray(0, got));
+  }
 }
 
 /** Copy between our terminal and the pty master until the container side closes. */

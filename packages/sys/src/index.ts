@@ -213,6 +213,15 @@ export function getWinSize(fd: number): WinSize | null {
   return { rows: buf.readUInt16LE(0), cols: buf.readUInt16LE(2) };
 }
 
+const FIONREAD = 0x541b;
+
+/** How many bytes a read of fd would return now (FIONREAD); 0 when the ioctl fails. */
+export function bytesReadable(fd: number): number {
+  const buf = Buffer.alloc(4);
+  if (libc.ioctl(fd, FIONREAD, "void *", buf) < 0) return 0;
+  return buf.readInt32LE(0);
+}
+
 export function setWinSize(fd: number, size: WinSize): void {
   const buf = Buffer.alloc(8);
   buf.writeUInt16LE(size.rows, 0);
