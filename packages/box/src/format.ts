@@ -7,7 +7,8 @@ export function humanSize(bytes: number): string {
     v /= 1000;
     i++;
   }
-  return `${i === 0 ? v : v.toPrecision(3).replace(/\.?0+$/, "")}${units[i]}`;
+  // %.3g as go-units: trailing zeros go after a decimal point only ("100kB", not "1kB").
+  return `${i === 0 ? v : v.toPrecision(3).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "")}${units[i]}`;
 }
 
 export function humanAgo(iso: string | undefined, nowMs = Date.now()): string {
