@@ -378,6 +378,32 @@ describe("box rm, inspect, top, rename", () => {
   });
 });
 
+describe("box container", () => {
+  it("is Docker's management command over the same verbs; prune removes what is not running and says what it took", async () => {
+    const up = await runD("--name", "up", "--network", "none", "busybox", "sleep", "300");
+    const done = await runD("--name", "done", "--network", "none", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /blob");
+    expectOk(await h.box("wait", "done"));
+    const made = expectOk(await h.box("container", "create", "--name", "made", "--network", "none", "busybox", "true")).stdout.trim();
+    const ls = async () => expectOk(await h.box("container", "ls", "-a", "-q", "--no-trunc"));
+    expect((await ls()).stdout.trim().split("\n").sort()).toEqual([up, done, made].sort());
+    // Without -f it asks, and a "no" (here: end of input) removes nothing.
+    const asked = expectOk(await h.box("container", "prune", { input: "" }));
+    expect(asked.stderr).toContain("WARNING! This will remove all stopped containers.");
+    expect((await ls()).stdout.trim().split("\n")).toHaveLength(3);
+    const r = expectOk(await h.box("container", "prune", "-f"));
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toBe("Deleted Containers:");
+    expect(lines.slice(1, 3).sort()).toEqual([done, made].sort());
+    // The stopped one wrote 100 kB to its upper layer.
+    expect(lines.at(-1)).toMatch(/^Total reclaimed space: (9\d|1\d\d)(\.\d+)?kB$/);
+    expect((await ls()).stdout.trim()).toBe(up);
+    const bad = expectCode(await h.box("container", "frob"), 125);
+    expect(bad.stderr).toMatch(/'box container frob' is not a box command/);
+    expectOk(await h.box("container", "rm", "-f", "up"));
+    expectClean();
+  });
+});
+
 describe("box attach", () => {
   it("attaches to run -dit, passes input, and detaches with Ctrl-P Ctrl-Q leaving it running", async () => {
     await runD("-it", "--name", "term", "busybox", "sh");

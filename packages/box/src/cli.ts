@@ -113,6 +113,10 @@ async function dispatch(argv: string[]): Promise<number> {
         return (await import("./commands/image-save.js")).loadCommand(paths, rest);
       case "image":
         return (await import("./commands/image-manage.js")).imageCommand(paths, rest, dispatch);
+      case "container":
+        return (await import("./commands/container-manage.js")).containerCommand(rest, dispatch);
+      case "container-prune":
+        return (await import("./commands/container-manage.js")).containerPruneCommand(paths, rest);
       case "image-inspect":
         return (await import("./commands/image-inspect.js")).imageInspectCommand(paths, rest);
       case "image-prune":

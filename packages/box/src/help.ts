@@ -31,6 +31,7 @@ Commands (containers):
   export      Export a container's filesystem as a tar archive
   port        List port mappings of a container
   network     Manage networks (create, ls, rm, inspect, prune, connect, disconnect)
+  container   Manage containers (ls, rm, prune, and every verb above)
 
 Commands (images):
   images      List images
