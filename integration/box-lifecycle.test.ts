@@ -379,7 +379,7 @@ describe("box rm, inspect, top, rename", () => {
 });
 
 describe("box container", () => {
-  it("is Docker's management command over the same verbs; prune removes what is not running and says what it took", async () => {
+  it("is Docker's management command over the same verbs; prune removes what is not running and says what it took; info counts", async () => {
     const up = await runD("--name", "up", "--network", "none", "busybox", "sleep", "300");
     const done = await runD("--name", "done", "--network", "none", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /blob");
     expectOk(await h.box("wait", "done"));
@@ -397,6 +397,11 @@ describe("box container", () => {
     // The stopped one wrote 100 kB to its upper layer.
     expect(lines.at(-1)).toMatch(/^Total reclaimed space: (9\d|1\d\d)(\.\d+)?kB$/);
     expect((await ls()).stdout.trim()).toBe(up);
+    // box info counts what is left, in docker info's words.
+    const info = expectOk(await h.box("info")).stdout;
+    expect(info).toMatch(/^Containers: 1\n Running: 1\n Paused: 0\n Stopped: 0\nImages: 1\n/);
+    expect(info).toMatch(new RegExp(`^Cgroup Version: ${existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1}$`, "m"));
+    expect(expectOk(await h.box("info", "--format", "{{.ContainersRunning}} {{.Driver}} {{.DockerRootDir}}")).stdout).toBe(`1 overlay2 ${h.root}\n`);
     const bad = expectCode(await h.box("container", "frob"), 125);
     expect(bad.stderr).toMatch(/'box container frob' is not a box command/);
     expectOk(await h.box("container", "rm", "-f", "up"));

@@ -139,6 +139,8 @@ async function dispatch(argv: string[]): Promise<number> {
         return (await import("./commands/cp.js")).cpCommand(paths, rest);
       case "export":
         return (await import("./commands/export.js")).exportCommand(paths, rest);
+      case "info":
+        return (await import("./commands/info.js")).infoCommand(paths, rest);
       case "version":
       case "--version":
         process.stdout.write("box version 0.1.0\n");

@@ -49,6 +49,7 @@ Commands (images):
   build       Build an image from a Dockerfile
   builder     Manage the build cache (prune)
 
+  info        Display system-wide information
   version     Show the box version
 
 Environment:
