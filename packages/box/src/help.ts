@@ -32,6 +32,7 @@ Commands (containers):
   port        List port mappings of a container
   network     Manage networks (create, ls, rm, inspect, prune, connect, disconnect)
   container   Manage containers (ls, rm, prune, and every verb above)
+  volume      Manage volumes (create, ls, inspect, rm, prune)
 
 Commands (images):
   images      List images

@@ -1,5 +1,4 @@
 /** `box container COMMAND`: Docker's management command over the container verbs, and `container prune`. */
-import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { ExitError, flag, parseArgs, UsageError } from "@box/cli";
@@ -10,6 +9,7 @@ import { removeIfDead } from "../container/dead.js";
 import { destroyContainer, locked } from "../container/ops.js";
 import { NoSuchContainerError } from "../container/lookup.js";
 import { humanSize } from "../format.js";
+import { treeSize } from "../container/size.js";
 
 export const CONTAINER_HELP = `Usage:  box container COMMAND
 
@@ -77,25 +77,6 @@ export async function containerCommand(argv: string[], dispatch: (argv: string[]
     throw new ExitError(`'box container ${sub}' is not a box command.\nSee 'box container --help'`, 125);
   }
   return dispatch([verb, ...rest]);
-}
-
-/** Bytes under dir, each inode once: what removing it gives back. */
-function treeSize(dir: string, seen = new Set<number>()): number {
-  let total = 0;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  for (const n of names) {
-    const p = join(dir, n);
-    const st = lstatSync(p, { throwIfNoEntry: false });
-    if (!st || seen.has(st.ino)) continue;
-    seen.add(st.ino);
-    total += st.isDirectory() ? treeSize(p, seen) : st.size;
-  }
-  return total;
 }
 
 /** `box container prune [-f]`: remove every container that is not running, paused or restarting, as Docker. */

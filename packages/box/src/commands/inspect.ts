@@ -2,7 +2,8 @@
 import { join } from "node:path";
 import { parseArgs, str, UsageError, describeChain } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
-import { containerDir } from "../paths.js";
+import { boxPaths, containerDir } from "../paths.js";
+import { volumeData } from "../container/volumes.js";
 import { getContainer, type Ctr } from "../container/ops.js";
 import { parseVolume } from "../run/spec.js";
 import { stateWord } from "./ps.js";
@@ -83,6 +84,7 @@ export function inspectObject(c: Ctr, eps: Map<string, EndpointView> = endpoints
     GraphDriver: { Name: "overlay2", Data: null as unknown },
     Mounts: rec.HostConfig.Binds.map((b) => {
       const v = parseVolume(b);
+      if (v.volume) return { Type: "volume", Name: v.volume, Source: volumeData(boxPaths(), v.volume), Destination: v.target, Driver: "local", Mode: v.readonly ? "ro" : "", RW: !v.readonly, Propagation: "" };
       return { Type: "bind", Source: v.source, Destination: v.target, Mode: v.readonly ? "ro" : "", RW: !v.readonly, Propagation: "rprivate" };
     }),
     Config: { ...rec.Config, StopSignal: rec.StopSignal },

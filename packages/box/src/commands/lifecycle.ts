@@ -6,6 +6,7 @@ import { getContainer, locked, stopContainer, destroyContainer, signalNumber, ma
 import { liveState, loadRecord, saveRecord } from "../container/state.js";
 import { releaseName, reserveName, validateName, lookupName } from "../container/names.js";
 import { removeIfDead } from "../container/dead.js";
+import { removeAnonymousVolumes } from "../container/volumes.js";
 import { resolveContainer } from "../container/lookup.js";
 import { startDetached, type StartOptions } from "../run/start.js";
 import { attachStreams, connectAttach, parseDetachKeys, type AttachOptions } from "./attach.js";
@@ -156,8 +157,9 @@ export async function rmCommand(p: BoxPaths, argv: string[]): Promise<number> {
         const what = c.state.Restarting ? "restarting" : "running";
         throw new ExitError(`cannot remove container "${c.rec.Name}": container is ${what}: stop the container before removing or force remove`, 1);
       }
-      // -v: anonymous volumes do not exist yet; bind mounts are never removed.
       await destroyContainer(p, c);
+      // -v: its anonymous volumes go with it; named ones and bind mounts never do.
+      if (flag(a, "volumes")) removeAnonymousVolumes(p, c.rec.HostConfig.Binds);
     });
   });
 }

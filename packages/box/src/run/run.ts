@@ -8,10 +8,10 @@ import { ExitError } from "@box/cli";
 import { openCgroup } from "@box/cgset";
 import { CLONE, O, setns } from "@box/sys";
 import { NoSuchImageError, Store } from "@box/mkroot";
-import { nsExec, type NsExecOptions } from "@box/ns-exec";
+import { hostId, nsExec, type NsExecOptions } from "@box/ns-exec";
 import type { BoxPaths } from "../paths.js";
 import type { RunFlags } from "./flags.js";
-import { buildSpec, netPlan } from "./spec.js";
+import { buildSpec, netPlan, parseVolume } from "./spec.js";
 import { parsePublish } from "./network.js";
 import { dropEndpointQuietly, makeEndpoint, netnsDir } from "./endpoint.js";
 import { getContainer } from "../container/ops.js";
@@ -24,6 +24,8 @@ import { parseResourceFlags, type Limits } from "./resources.js";
 import { cgroupPathOf, makeCgroup, removeCgroupQuietly } from "../container/cgroup.js";
 import { dockerResources } from "../container/state.js";
 import { reserveName, reserveGeneratedName, releaseName, validateName } from "../container/names.js";
+import { removeAnonymousVolumes, removeVolume } from "../container/volumes.js";
+import { resolveVolumes } from "./volumes.js";
 import { remapSetting, resolveRemap } from "./remap.js";
 import { rootMount, type RootMount } from "./rootmount.js";
 
@@ -154,14 +156,29 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   const containerNet = f.explain ? (f.network.startsWith("container:") ? "/proc/PID/ns/net" : undefined) : containerNetPath(paths, f.network);
   const remapWith = remapSetting(f.userns, f.usernsRemap);
   const remap = remapWith !== undefined ? resolveRemap(remapWith, paths.root) : undefined;
+  // The image's VOLUME paths that no -v covers get anonymous volumes, as Docker.
+  const imageVolumes = Object.keys((image.config as { config?: { Volumes?: Record<string, object> } }).config?.Volumes ?? {});
+  const covered = new Set(f.volumes.map((v) => parseVolume(v).target));
+  f = { ...f, volumes: [...f.volumes, ...imageVolumes.filter((t) => !covered.has(t))] };
   const spec = buildSpec({ flags: f, image: image.config, id, rootfs: dirsPreview.rootfs, netnsDir: netnsDir(), containerNet, remap });
   for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`);
   if (f.explain) {
     process.stdout.write(explain(paths, id, f.image, spec, plan, f.resources, f.cgroupParent));
     return 0;
   }
+  // Volumes named by -v, made (and filled from the image) now; the record keeps them by name.
+  const volumeSpecs = [...f.volumes];
+  // For a remapped root a new volume is its own (copied files would keep the image's ids: not copied).
+  const owner = remap ? { uid: hostId(remap.uidMap, 0) ?? 0, gid: hostId(remap.gidMap, 0) ?? 0 } : undefined;
+  const madeVolumes = resolveVolumes(paths, spec.binds, volumeSpecs, image.layers, { copy: remap === undefined, owner });
+  f = { ...f, volumes: volumeSpecs };
   // The endpoint's hosts file is made by netns-bridge, later.
-  preflight(spec, [`${netnsDir()}/${id}.hosts`]);
+  try {
+    preflight(spec, [`${netnsDir()}/${id}.hosts`]);
+  } catch (e) {
+    for (const v of madeVolumes) removeVolume(paths, v, true);
+    throw e;
+  }
   if (f.detach) spec.dieWithParent = false;
 
   // From here on every step is undone if a later one fails.
@@ -174,6 +191,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   } catch (e) {
     removeContainerDirs(paths, id);
     closeSync(dirs.lockFd);
+    for (const v of madeVolumes) removeVolume(paths, v, true);
     throw e;
   }
   let locked = true;
@@ -194,6 +212,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
       removeCgroupQuietly(cgPath);
       removeContainerDirs(paths, id);
       releaseName(paths, name);
+      for (const v of madeVolumes) removeVolume(paths, v, true);
       unlock();
       if (e instanceof ExitError) throw e;
       throw new ExitError(e instanceof Error ? e.message : String(e), 125, { cause: e instanceof Error ? e.cause : undefined });
@@ -231,6 +250,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
     if (plan.mode.kind === "bridge") dropEndpointQuietly(id);
     removeContainerDirs(paths, id);
     releaseName(paths, name);
+    for (const v of madeVolumes) removeVolume(paths, v, true);
     unlock();
     if (e instanceof ExitError && (e.exitCode === 126 || e.exitCode === 127)) {
       throw e;
@@ -245,6 +265,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   if (f.rm) {
     removeContainerDirs(paths, id);
     releaseName(paths, name);
+    removeAnonymousVolumes(paths, rec.HostConfig.Binds);
   } else {
     rec.State = { ...rec.State, Status: "exited", Running: false, Pid: 0, ExitCode: code, FinishedAt: now(), OOMKilled: oomKilled };
     saveRecord(paths, rec);

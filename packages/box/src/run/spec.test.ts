@@ -32,7 +32,11 @@ describe("box run flags -> ns-exec config", () => {
   it("refuses an unknown capability", () => expect(() => spec(["--cap-add", "FLY", "busybox"])).toThrow(/invalid capability: FLY/));
   it("parses volumes", () => {
     expect(parseVolume("/a:/b:ro")).toEqual({ source: "/a", target: "/b", readonly: true });
-    expect(() => parseVolume("data:/b")).toThrow(/named volumes/);
+    expect(parseVolume("data:/b")).toEqual({ source: "", target: "/b", readonly: false, volume: "data" });
+    expect(parseVolume("data:/b:ro,nocopy")).toEqual({ source: "", target: "/b", readonly: true, volume: "data" });
+    expect(parseVolume("/scratch")).toEqual({ source: "", target: "/scratch", readonly: false, volume: "" });
+    expect(() => parseVolume("bad name:/b")).toThrow(/includes invalid characters for a local volume name/);
+    expect(() => parseVolume("scratch")).toThrow(/mount path must be absolute/);
     expect(() => parseVolume("/a:b")).toThrow(/absolute/);
   });
   it("refuses a bad network name", () => expect(() => spec(["--network", "bad name!", "busybox"])).toThrow(/invalid network name/));

@@ -63,23 +63,31 @@ export function command(f: RunFlags, img: ImageLike): string[] {
 }
 
 export interface Volume {
+  /** A host path; "" for a volume until it is resolved (run/volumes.ts). */
   source: string;
   target: string;
   readonly: boolean;
+  /** A named volume's name; "" for an anonymous one (-v /path). */
+  volume?: string;
 }
 
-/** -v HOST:CTR[:ro|rw]. Named volumes are not supported yet: say so. */
+/** -v HOST:CTR[:ro|rw], -v NAME:CTR[:ro|rw] (a volume), -v CTR (an anonymous volume). */
 export function parseVolume(spec: string): Volume {
   const parts = spec.split(":");
+  if (parts.length === 1) {
+    if (!isAbsolute(spec)) fail(`invalid volume specification: '${spec}': mount path must be absolute`);
+    return { source: "", target: spec, readonly: false, volume: "" };
+  }
   let mode = "rw";
   if (parts.length === 3) mode = parts.pop()!;
   if (parts.length !== 2) fail(`invalid volume specification: '${spec}'`);
   const [source, target] = parts as [string, string];
   if (!isAbsolute(target)) fail(`invalid volume specification: '${spec}': mount path must be absolute`);
-  if (!isAbsolute(source)) fail(`invalid volume specification: '${spec}': named volumes are not supported yet; use an absolute host path`);
   const opts = mode.split(",");
-  for (const o of opts) if (!["ro", "rw", "z", "Z", "rprivate", "private", "rslave", "slave"].includes(o)) fail(`invalid mode: ${o}`);
-  return { source, target, readonly: opts.includes("ro") };
+  for (const o of opts) if (!["ro", "rw", "z", "Z", "rprivate", "private", "rslave", "slave", "nocopy"].includes(o)) fail(`invalid mode: ${o}`);
+  if (isAbsolute(source)) return { source, target, readonly: opts.includes("ro") };
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(source)) fail(`invalid volume specification: '${spec}': "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+  return { source: "", target, readonly: opts.includes("ro"), volume: source };
 }
 
 /**

@@ -4,6 +4,7 @@
  * start stage below (`box __start ID`, Node) with the container's stdio, and
  * keeps the container once that stage has exec'd it and exited.
  */
+import { removeAnonymousVolumes } from "../container/volumes.js";
 import { spawn, type StdioOptions } from "node:child_process";
 import type { Duplex } from "node:stream";
 import { readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
@@ -199,6 +200,7 @@ export function cleanupStage(p: BoxPaths, id: string): number {
   if (!rec.HostConfig.AutoRemove) return 0;
   removeContainerDirs(p, id);
   if (lookupName(p, name) === id) releaseName(p, name);
+  removeAnonymousVolumes(p, rec.HostConfig.Binds);
   return 0;
 }
 
