@@ -131,6 +131,21 @@ describe("box run on bridge networks", () => {
       expectOk(await h.box("network", "rm", "left", "right"));
     }));
 
+  it("network prune removes the user networks no container names, running or stopped, as Docker", () =>
+    withBox(async (h) => {
+      for (const n of ["busy", "parked", "idle"]) expectOk(await h.box("network", "create", "--subnet", freeSubnet(), n));
+      expectOk(await h.box("run", "-d", "--name", "up", "--network", "busy", "busybox", "sleep", "300"));
+      // A stopped container keeps its network: its next start makes the endpoint again.
+      expectOk(await h.box("create", "--name", "later", "--network", "parked", "busybox", "true"));
+      expect(expectOk(await h.box("network", "prune", { input: "" })).stderr).toContain("WARNING! This will remove all custom networks not used by at least one container.");
+      expect(expectOk(await h.box("network", "prune", "-f")).stdout).toBe("Deleted Networks:\nidle\n");
+      const names = expectOk(await h.box("network", "ls", "--format", "{{.Name}}")).stdout.trim().split("\n");
+      expect(names.sort()).toEqual(["box0", "busy", "parked"]);
+      expectOk(await h.box("start", "later"));
+      expectOk(await h.box("rm", "-f", "up", "later"));
+      expect(expectOk(await h.box("network", "prune", "-f")).stdout).toBe("Deleted Networks:\nbusy\nparked\n");
+    }));
+
   it("box rm after a SIGKILLed box run removes its endpoint", () =>
     withBox(async (h) => {
       const child = spawn(binPath("box"), ["run", "--name", "killed", "-p", `${await freePort()}:80`, "busybox", "sleep", "30"], { env: h.env, stdio: "ignore" });

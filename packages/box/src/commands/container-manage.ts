@@ -1,6 +1,5 @@
 /** `box container COMMAND`: Docker's management command over the container verbs, and `container prune`. */
 import { join } from "node:path";
-import { createInterface } from "node:readline/promises";
 import { ExitError, flag, parseArgs, UsageError } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
 import { containerDir } from "../paths.js";
@@ -9,6 +8,7 @@ import { removeIfDead } from "../container/dead.js";
 import { destroyContainer, locked } from "../container/ops.js";
 import { NoSuchContainerError } from "../container/lookup.js";
 import { humanSize } from "../format.js";
+import { confirmRemoval } from "../prompt.js";
 import { treeSize } from "../container/size.js";
 
 export const CONTAINER_HELP = `Usage:  box container COMMAND
@@ -87,12 +87,7 @@ export async function containerPruneCommand(paths: BoxPaths, argv: string[]): Pr
     return 0;
   }
   if (a.rest.length) throw new UsageError(`"box container prune" accepts no arguments`);
-  if (!flag(a, "force")) {
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    const answer = await rl.question("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ").catch(() => "");
-    rl.close();
-    if (!/^y(es)?$/i.test(answer.trim())) return 0;
-  }
+  if (!flag(a, "force") && !(await confirmRemoval("all stopped containers"))) return 0;
   const deleted: string[] = [];
   let reclaimed = 0;
   for (const id of listIds(paths)) {

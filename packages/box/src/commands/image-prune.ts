@@ -1,10 +1,10 @@
 /** `box image prune [-a] [-f]`: remove dangling images (with -a: every image no container uses). */
-import { createInterface } from "node:readline/promises";
 import { flag, parseArgs, UsageError } from "@box/cli";
 import { Store } from "@box/mkroot";
 import type { BoxPaths } from "../paths.js";
 import { listIds, loadRecord } from "../container/state.js";
 import { humanSize } from "../format.js";
+import { confirmRemoval } from "../prompt.js";
 
 export const PRUNE_HELP = `Usage:  box image prune [OPTIONS]
 
@@ -23,13 +23,7 @@ export async function imagePruneCommand(paths: BoxPaths, argv: string[]): Promis
   }
   if (a.rest.length) throw new UsageError(`"box image prune" accepts no arguments`);
   const all = flag(a, "all");
-  if (!flag(a, "force")) {
-    const what = all ? "all images without at least one container associated to them" : "all dangling images";
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    const answer = await rl.question(`WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `).catch(() => "");
-    rl.close();
-    if (!/^y(es)?$/i.test(answer.trim())) return 0;
-  }
+  if (!flag(a, "force") && !(await confirmRemoval(all ? "all images without at least one container associated to them" : "all dangling images"))) return 0;
   const used = new Set<string>();
   for (const id of listIds(paths)) {
     try {

@@ -7,7 +7,8 @@ import { ConflictError, DEFAULT_NETWORK, createNetwork, detachEndpoint, gc, insp
 import type { BoxPaths } from "../paths.js";
 import { getContainer, type Ctr } from "../container/ops.js";
 import { NoSuchContainerError } from "../container/lookup.js";
-import { loadRecord, loadSpec, saveSpec } from "../container/state.js";
+import { listIds, loadRecord, loadSpec, saveSpec } from "../container/state.js";
+import { confirmRemoval } from "../prompt.js";
 import { asExit, attachConnection, endpointOwner, endpointsById } from "../run/endpoint.js";
 import { parseNetworkMode, type Connection, type NetworkMode } from "../run/network.js";
 import type { NetPlan } from "../run/spec.js";
@@ -24,7 +25,7 @@ Commands:
   disconnect  Disconnect a container from a network: box network disconnect [-f] NETWORK CONTAINER
   inspect     Display detailed information on one or more networks
   ls          List networks
-  prune       Remove what killed containers left on the networks (netns-bridge gc)
+  prune       Remove all unused networks
   rm          Remove one or more networks
 
 Containers on a user network reach each other by name (managed /etc/hosts
@@ -40,6 +41,14 @@ next start. Its name and aliases resolve on that network.
 Options:
       --alias strings   Add network-scoped alias for the container
       --ip string       IPv4 address (e.g., "172.30.100.104")
+`;
+
+export const PRUNE_HELP = `Usage:  box network prune [OPTIONS]
+
+Remove all unused networks (custom networks no container names)
+
+Options:
+  -f, --force   Do not prompt for confirmation
 `;
 
 export const DISCONNECT_HELP = `Usage:  box network disconnect [OPTIONS] NETWORK CONTAINER
@@ -281,6 +290,45 @@ async function disconnect(p: BoxPaths, argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * box network prune [-f]: as Docker, every user network no container names
+ * (running or not: a stopped one gets its endpoint back at its next start),
+ * after what killed containers left on the networks is collected (gc).
+ */
+async function prune(p: BoxPaths, argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { boolean: ["force", "help"], alias: { f: "force", h: "help" } });
+  if (flag(a, "help")) {
+    process.stdout.write(PRUNE_HELP);
+    return 0;
+  }
+  if (a.rest.length) throw new UsageError(`"box network prune" accepts no arguments`);
+  if (!flag(a, "force") && !(await confirmRemoval("all custom networks not used by at least one container"))) return 0;
+  gc();
+  const used = new Set<string>();
+  for (const id of listIds(p)) {
+    try {
+      const rec = loadRecord(p, id);
+      used.add(rec.HostConfig.NetworkMode);
+      for (const c of loadSpec(p, id).net?.connected ?? []) used.add(c.network);
+    } catch {
+      // dead, or being removed
+    }
+  }
+  const deleted: string[] = [];
+  for (const n of networks()) {
+    if (n.name === DEFAULT_NETWORK || used.has(n.name) || Object.keys(n.endpoints).length > 0) continue;
+    try {
+      removeNetwork(n.name);
+      deleted.push(n.name);
+    } catch (e) {
+      // one a run took meanwhile
+      if (!(asExit(e) instanceof ExitError)) throw e;
+    }
+  }
+  if (deleted.length) process.stdout.write(`Deleted Networks:\n${deleted.map((n) => `${n}\n`).join("")}`);
+  return 0;
+}
+
 /** Detach the attachment on `target` named `ref` (a container id, a prefix of one, or an alias); false if there is none. */
 function forceDetach(target: NetworkMode, ref: string): boolean {
   if (target.kind !== "bridge") return false;
@@ -316,8 +364,7 @@ export async function networkCommand(p: BoxPaths, argv: string[]): Promise<numbe
     case "inspect":
       return inspect(p, rest);
     case "prune":
-      for (const line of gc()) process.stdout.write(line + "\n");
-      return 0;
+      return prune(p, rest);
     case "connect":
       return connect(p, rest);
     case "disconnect":

@@ -1,11 +1,11 @@
 /** `box volume create|ls|inspect|rm|prune`: Docker's local volumes (container/volumes.ts). */
-import { createInterface } from "node:readline/promises";
 import { ExitError, flag, parseArgs, str, UsageError } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
 import { ANONYMOUS, createVolume, inspectVolume, listVolumes, removeVolume, usersOf, validateVolumeName } from "../container/volumes.js";
 import { humanSize, table } from "../format.js";
 import { treeSize } from "../container/size.js";
 import { renderTemplate } from "../template.js";
+import { confirmRemoval } from "../prompt.js";
 
 export const VOLUME_HELP = `Usage:  box volume COMMAND
 
@@ -20,13 +20,6 @@ Commands:
 
 Run 'box volume COMMAND --help' for more information on a command.
 `;
-
-async function confirm(what: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `).catch(() => "");
-  rl.close();
-  return /^y(es)?$/i.test(answer.trim());
-}
 
 export async function volumeCommand(p: BoxPaths, argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -100,7 +93,7 @@ export async function volumeCommand(p: BoxPaths, argv: string[]): Promise<number
     case "prune": {
       const a = parseArgs(rest, { boolean: ["all", "force"], alias: { a: "all", f: "force" } });
       const all = flag(a, "all");
-      if (!flag(a, "force") && !(await confirm(all ? "all local volumes not used by at least one container" : "anonymous local volumes not used by at least one container"))) return 0;
+      if (!flag(a, "force") && !(await confirmRemoval(all ? "all local volumes not used by at least one container" : "anonymous local volumes not used by at least one container"))) return 0;
       const gone: string[] = [];
       let reclaimed = 0;
       for (const v of listVolumes(p)) {
