@@ -102,6 +102,22 @@ with tarfile.open(${JSON.stringify(tar)}, "w") as t:
     expect(volumes()).toEqual([]);
   });
 
+  it("system prune takes stopped containers, and with --volumes their unused anonymous volumes; running ones and named volumes stay", async () => {
+    expectOk(await run("-d", "--name", "up", "-v", "/a1", "busybox", "sleep", "300"));
+    expectOk(await run("--name", "down", "-v", "/a2", "-v", "kept:/k", "busybox", "true"));
+    expect(expectOk(await h.box("system", "prune", { input: "" })).stderr).toMatch(/^WARNING! This will remove:\n {2}- all stopped containers\n/);
+    expect(volumes()).toHaveLength(3);
+    const r = expectOk(await h.box("system", "prune", "-f", "--volumes")).stdout;
+    expect(r).toMatch(/^Deleted Containers:\n[0-9a-f]{64}\n\nDeleted Volumes:\n[0-9a-f]{64}\n\n(Deleted build cache objects:\n(.*\n)*\n)?Total reclaimed space: \S+\n$/);
+    expect(expectOk(await h.box("ps", "-a", "--format", "{{.Names}}")).stdout).toBe("up\n");
+    // up's anonymous volume and the named one are left.
+    expect(volumes()).toHaveLength(2);
+    expect(volumes()).toContain("kept");
+    expectOk(await h.box("rm", "-f", "-v", "up"));
+    expectOk(await h.box("volume", "rm", "kept"));
+    expect(volumes()).toEqual([]);
+  });
+
   it("refuses bad names and unknown volumes in one line, and a failed run leaves no volume it made", async () => {
     const bad = expectCode(await run("--rm", "-v", "bad name:/x", "busybox", "true"), 125);
     expect(bad.stderr.trim()).toMatch(/^box: invalid volume specification: 'bad name:\/x': "bad name" includes invalid characters for a local volume name/);

@@ -113,6 +113,8 @@ async function dispatch(argv: string[]): Promise<number> {
         return (await import("./commands/image-save.js")).loadCommand(paths, rest);
       case "image":
         return (await import("./commands/image-manage.js")).imageCommand(paths, rest, dispatch);
+      case "system":
+        return (await import("./commands/system.js")).systemCommand(paths, rest, dispatch);
       case "volume":
         return (await import("./commands/volume.js")).volumeCommand(paths, rest);
       case "container":

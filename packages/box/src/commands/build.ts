@@ -105,6 +105,15 @@ export async function builderCommand(paths: BoxPaths, argv: string[]): Promise<n
     process.stdout.write(BUILDER_HELP);
     return 0;
   }
+  const r = await pruneBuildCache(paths);
+  for (const d of r.removed) process.stdout.write(`Deleted: ${d}\n`);
+  process.stderr.write(`Removed ${r.entries} cache records\n`);
+  process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
+  return 0;
+}
+
+/** The build cache's records, its RUN cache mounts and the layers no image uses (builder prune, system prune). */
+export async function pruneBuildCache(paths: BoxPaths): Promise<{ removed: string[]; entries: number; reclaimed: number }> {
   const cacheDir = join(paths.root, "builder", "cache");
   let entries = 0;
   try {
@@ -116,14 +125,9 @@ export async function builderCommand(paths: BoxPaths, argv: string[]): Promise<n
     // no cache yet
   }
   rmSync(cacheDir, { recursive: true, force: true });
-  let r;
   try {
-    r = await new Store(paths.root).pruneLayers();
+    return { ...(await new Store(paths.root).pruneLayers()), entries };
   } catch (e) {
     throw new ExitError("builder prune", 1, { cause: e });
   }
-  for (const d of r.removed) process.stdout.write(`Deleted: ${d}\n`);
-  process.stderr.write(`Removed ${entries} cache records\n`);
-  process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
-  return 0;
 }

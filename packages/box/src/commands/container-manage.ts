@@ -88,6 +88,14 @@ export async function containerPruneCommand(paths: BoxPaths, argv: string[]): Pr
   }
   if (a.rest.length) throw new UsageError(`"box container prune" accepts no arguments`);
   if (!flag(a, "force") && !(await confirmRemoval("all stopped containers"))) return 0;
+  const { deleted, reclaimed } = await pruneContainers(paths);
+  if (deleted.length) process.stdout.write(`Deleted Containers:\n${deleted.map((id) => `${id}\n`).join("")}\n`);
+  process.stdout.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
+  return 0;
+}
+
+/** Remove every container that is not running, paused or restarting (container prune, system prune). */
+export async function pruneContainers(paths: BoxPaths): Promise<{ deleted: string[]; reclaimed: number }> {
   const deleted: string[] = [];
   let reclaimed = 0;
   for (const id of listIds(paths)) {
@@ -109,7 +117,5 @@ export async function containerPruneCommand(paths: BoxPaths, argv: string[]): Pr
       if (!(e instanceof NoSuchContainerError)) throw e;
     }
   }
-  if (deleted.length) process.stdout.write(`Deleted Containers:\n${deleted.map((id) => `${id}\n`).join("")}\n`);
-  process.stdout.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
-  return 0;
+  return { deleted, reclaimed };
 }

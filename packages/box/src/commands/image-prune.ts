@@ -24,6 +24,14 @@ export async function imagePruneCommand(paths: BoxPaths, argv: string[]): Promis
   if (a.rest.length) throw new UsageError(`"box image prune" accepts no arguments`);
   const all = flag(a, "all");
   if (!flag(a, "force") && !(await confirmRemoval(all ? "all images without at least one container associated to them" : "all dangling images"))) return 0;
+  const r = await pruneImages(paths, all);
+  if (r.lines.length) process.stdout.write(`Deleted Images:\n${r.lines.map((l) => `${l}\n`).join("")}\n`);
+  process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
+  return 0;
+}
+
+/** Remove dangling images, or with `all` every image no container uses (image prune, system prune). */
+export async function pruneImages(paths: BoxPaths, all: boolean): Promise<{ lines: string[]; reclaimed: number }> {
   const used = new Set<string>();
   for (const id of listIds(paths)) {
     try {
@@ -32,8 +40,5 @@ export async function imagePruneCommand(paths: BoxPaths, argv: string[]): Promis
       // a container being removed right now
     }
   }
-  const r = await new Store(paths.root).prune({ all, keep: used });
-  if (r.lines.length) process.stdout.write(`Deleted Images:\n${r.lines.map((l) => `${l}\n`).join("")}\n`);
-  process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
-  return 0;
+  return new Store(paths.root).prune({ all, keep: used });
 }

@@ -303,6 +303,13 @@ async function prune(p: BoxPaths, argv: string[]): Promise<number> {
   }
   if (a.rest.length) throw new UsageError(`"box network prune" accepts no arguments`);
   if (!flag(a, "force") && !(await confirmRemoval("all custom networks not used by at least one container"))) return 0;
+  const deleted = pruneNetworks(p);
+  if (deleted.length) process.stdout.write(`Deleted Networks:\n${deleted.map((n) => `${n}\n`).join("")}`);
+  return 0;
+}
+
+/** Remove the user networks no container names (network prune, system prune). */
+export function pruneNetworks(p: BoxPaths): string[] {
   gc();
   const used = new Set<string>();
   for (const id of listIds(p)) {
@@ -325,8 +332,7 @@ async function prune(p: BoxPaths, argv: string[]): Promise<number> {
       if (!(asExit(e) instanceof ExitError)) throw e;
     }
   }
-  if (deleted.length) process.stdout.write(`Deleted Networks:\n${deleted.map((n) => `${n}\n`).join("")}`);
-  return 0;
+  return deleted;
 }
 
 /** Detach the attachment on `target` named `ref` (a container id, a prefix of one, or an alias); false if there is none. */

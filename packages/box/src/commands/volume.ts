@@ -94,15 +94,7 @@ export async function volumeCommand(p: BoxPaths, argv: string[]): Promise<number
       const a = parseArgs(rest, { boolean: ["all", "force"], alias: { a: "all", f: "force" } });
       const all = flag(a, "all");
       if (!flag(a, "force") && !(await confirmRemoval(all ? "all local volumes not used by at least one container" : "anonymous local volumes not used by at least one container"))) return 0;
-      const gone: string[] = [];
-      let reclaimed = 0;
-      for (const v of listVolumes(p)) {
-        if (!all && v.Labels[ANONYMOUS] === undefined) continue;
-        if (usersOf(p, v.Name).length) continue;
-        reclaimed += treeSize(v.Mountpoint);
-        removeVolume(p, v.Name);
-        gone.push(v.Name);
-      }
+      const { gone, reclaimed } = pruneVolumes(p, all);
       if (gone.length) process.stdout.write(`Deleted Volumes:\n${gone.map((n) => `${n}\n`).join("")}\n`);
       process.stdout.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
       return 0;
@@ -111,4 +103,18 @@ export async function volumeCommand(p: BoxPaths, argv: string[]): Promise<number
       if (sub.startsWith("-")) throw new UsageError(`unknown flag: ${sub}`);
       throw new ExitError(`'box volume ${sub}' is not a box command.\nSee 'box volume --help'`, 125);
   }
+}
+
+/** Remove the volumes no container names: anonymous ones, or with `all` every one (volume prune, system prune --volumes). */
+export function pruneVolumes(p: BoxPaths, all: boolean): { gone: string[]; reclaimed: number } {
+  const gone: string[] = [];
+  let reclaimed = 0;
+  for (const v of listVolumes(p)) {
+    if (!all && v.Labels[ANONYMOUS] === undefined) continue;
+    if (usersOf(p, v.Name).length) continue;
+    reclaimed += treeSize(v.Mountpoint);
+    removeVolume(p, v.Name);
+    gone.push(v.Name);
+  }
+  return { gone, reclaimed };
 }
