@@ -102,6 +102,8 @@ Options:
       --security-opt list      Security Options (no-new-privileges,
                                seccomp=unconfined|builtin|PROFILE.json)
       --stop-signal string     Signal to stop the container
+      --mount mount            Attach a filesystem mount to the container
+                               (type=bind|volume|tmpfs,source=,target=,readonly)
       --tmpfs list             Mount a tmpfs directory
   -t, --tty                    Allocate a pseudo-TTY
       --ulimit list            Ulimit options (NAME=SOFT[:HARD])

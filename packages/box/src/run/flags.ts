@@ -58,7 +58,7 @@ export interface RunFlags {
 const SPEC = {
   boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help", "publish-all"],
   string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", "userns", "userns-remap", "cgroup-parent", ...RESOURCE_SPEC.string],
-  multi: ["env", "env-file", "volume", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose", ...RESOURCE_SPEC.multi],
+  multi: ["env", "env-file", "volume", "mount", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose", ...RESOURCE_SPEC.multi],
   alias: { ...RESOURCE_SPEC.alias, i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume", p: "publish", P: "publish-all" },
   stopEarly: true,
 };
@@ -83,6 +83,7 @@ export function parseRunFlags(argv: string[], verb = "run"): RunFlags {
   const [image, ...args] = p.rest;
   if (!image && !help) throw new UsageError(`"box ${verb}" requires at least 1 argument`);
   const env = [...list(p, "env-file").flatMap(readEnvFile), ...list(p, "env")];
+  const mounts = list(p, "mount").map(parseMountFlag).reduce((acc, m) => (m.tmpfs ? acc.tmpfs.push(m.tmpfs) : acc.volumes.push(m.volume!), acc), { volumes: [] as string[], tmpfs: [] as string[] });
   return {
     image: image ?? "",
     args,
@@ -95,9 +96,9 @@ export function parseRunFlags(argv: string[], verb = "run"): RunFlags {
     env,
     workdir: str(p, "workdir"),
     user: str(p, "user"),
-    volumes: list(p, "volume"),
+    volumes: [...list(p, "volume"), ...mounts.volumes],
     readOnly: flag(p, "read-only"),
-    tmpfs: list(p, "tmpfs"),
+    tmpfs: [...list(p, "tmpfs"), ...mounts.tmpfs],
     network: str(p, "network") ?? str(p, "net") ?? "bridge",
     publish: list(p, "publish"),
     publishAll: flag(p, "publish-all"),
@@ -135,4 +136,42 @@ function cgroupParent(v: string | undefined): string | undefined {
     throw new ExitError(`invalid --cgroup-parent: ${(e as Error).message}`, 125);
   }
   return v;
+}
+
+/**
+ * --mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-nocopy][,tmpfs-size=N][,tmpfs-mode=M],
+ * Docker's long form, as the -v or --tmpfs spec it means.
+ */
+export function parseMountFlag(spec: string): { volume?: string; tmpfs?: string } {
+  const kv = new Map<string, string>();
+  for (const field of spec.split(",")) {
+    const i = field.indexOf("=");
+    kv.set((i < 0 ? field : field.slice(0, i)).trim().toLowerCase(), i < 0 ? "true" : field.slice(i + 1));
+  }
+  const bad = (why: string) => new ExitError(`invalid argument "${spec}" for "--mount" flag: ${why}`, 125);
+  const type = kv.get("type") ?? "volume";
+  const target = kv.get("target") ?? kv.get("destination") ?? kv.get("dst");
+  if (!target) throw bad("target is required");
+  const source = kv.get("source") ?? kv.get("src");
+  const ro = ["true", "1"].includes(kv.get("readonly") ?? kv.get("ro") ?? "false");
+  for (const k of kv.keys()) {
+    if (!["type", "target", "destination", "dst", "source", "src", "readonly", "ro", "volume-nocopy", "tmpfs-size", "tmpfs-mode", "bind-propagation", "consistency"].includes(k)) throw bad(`unexpected key '${k}' in '${k}=${kv.get(k)}'`);
+  }
+  switch (type) {
+    case "bind":
+      if (!source) throw bad("source is required when specifying volume-driver");
+      return { volume: `${source}:${target}${ro ? ":ro" : ""}` };
+    case "volume": {
+      const opts = [...(ro ? ["ro"] : []), ...(kv.get("volume-nocopy") === "true" ? ["nocopy"] : [])];
+      if (!source && opts.length) throw bad("an anonymous volume with options is not supported by box: name the volume");
+      return { volume: `${source ? `${source}:` : ""}${target}${opts.length ? `:${opts.join(",")}` : ""}` };
+    }
+    case "tmpfs": {
+      if (source) throw bad("source is not supported for tmpfs");
+      const opts = [...(kv.has("tmpfs-size") ? [`size=${kv.get("tmpfs-size")}`] : []), ...(kv.has("tmpfs-mode") ? [`mode=${kv.get("tmpfs-mode")}`] : [])];
+      return { tmpfs: `${target}${opts.length ? `:${opts.join(",")}` : ""}` };
+    }
+    default:
+      throw bad(`mount type "${type}" is not supported (bind, volume, tmpfs)`);
+  }
 }

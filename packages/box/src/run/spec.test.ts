@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseRunFlags } from "./flags.js";
+import { parseMountFlag, parseRunFlags } from "./flags.js";
 import { buildSpec, command, parseVolume } from "./spec.js";
 
 const image = { config: { Env: ["PATH=/bin", "A=image"], Cmd: ["sh"], WorkingDir: "/w", User: "" } };
@@ -38,6 +38,17 @@ describe("box run flags -> ns-exec config", () => {
     expect(() => parseVolume("bad name:/b")).toThrow(/includes invalid characters for a local volume name/);
     expect(() => parseVolume("scratch")).toThrow(/mount path must be absolute/);
     expect(() => parseVolume("/a:b")).toThrow(/absolute/);
+  });
+  it("reads --mount as the -v or --tmpfs it means", () => {
+    expect(parseMountFlag("type=bind,source=/h,target=/c,readonly")).toEqual({ volume: "/h:/c:ro" });
+    expect(parseMountFlag("type=volume,src=data,dst=/d,volume-nocopy")).toEqual({ volume: "data:/d:nocopy" });
+    expect(parseMountFlag("target=/anon")).toEqual({ volume: "/anon" });
+    expect(parseMountFlag("type=tmpfs,destination=/t,tmpfs-size=64m")).toEqual({ tmpfs: "/t:size=64m" });
+    expect(() => parseMountFlag("type=bind,target=/c")).toThrow(/source is required/);
+    expect(() => parseMountFlag("type=npipe,target=/c")).toThrow(/mount type "npipe" is not supported/);
+    expect(() => parseMountFlag("type=bind,source=/h,target=/c,bogus=1")).toThrow(/unexpected key 'bogus'/);
+    const f = parseRunFlags(["--mount", "type=bind,source=/h,target=/c", "--mount", "type=tmpfs,target=/t", "-v", "/a:/b", "busybox"]);
+    expect([f.volumes, f.tmpfs]).toEqual([["/a:/b", "/h:/c"], ["/t"]]);
   });
   it("refuses a bad network name", () => expect(() => spec(["--network", "bad name!", "busybox"])).toThrow(/invalid network name/));
   it("enters a bridge endpoint's netns by default, with its hosts file bound read-only", () => {
