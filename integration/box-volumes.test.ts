@@ -102,11 +102,17 @@ with tarfile.open(${JSON.stringify(tar)}, "w") as t:
     expect(volumes()).toEqual([]);
   });
 
-  it("system prune takes stopped containers, and with --volumes their unused anonymous volumes; running ones and named volumes stay", async () => {
+  it("system df counts; system prune takes stopped containers, and with --volumes their unused anonymous volumes; running ones and named volumes stay", async () => {
     expectOk(await run("-d", "--name", "up", "-v", "/a1", "busybox", "sleep", "300"));
     expectOk(await run("--name", "down", "-v", "/a2", "-v", "kept:/k", "busybox", "true"));
     expect(expectOk(await h.box("system", "prune", { input: "" })).stderr).toMatch(/^WARNING! This will remove:\n {2}- all stopped containers\n/);
     expect(volumes()).toHaveLength(3);
+    // df: two containers, one running; three volumes, all named by a container.
+    const df = expectOk(await h.box("system", "df")).stdout.split("\n");
+    expect(df[0]).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/);
+    expect(df[1]).toMatch(/^Images\s+1\s+1\s+\S+\s+0B \(0%\)$/);
+    expect(df[2]).toMatch(/^Containers\s+2\s+1\s/);
+    expect(df[3]).toMatch(/^Local Volumes\s+3\s+3\s/);
     const r = expectOk(await h.box("system", "prune", "-f", "--volumes")).stdout;
     expect(r).toMatch(/^Deleted Containers:\n[0-9a-f]{64}\n\nDeleted Volumes:\n[0-9a-f]{64}\n\n(Deleted build cache objects:\n(.*\n)*\n)?Total reclaimed space: \S+\n$/);
     expect(expectOk(await h.box("ps", "-a", "--format", "{{.Names}}")).stdout).toBe("up\n");

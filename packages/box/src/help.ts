@@ -33,7 +33,7 @@ Commands (containers):
   network     Manage networks (create, ls, rm, inspect, prune, connect, disconnect)
   container   Manage containers (ls, rm, prune, and every verb above)
   volume      Manage volumes (create, ls, inspect, rm, prune)
-  system      Manage box (prune: every prune at once; info)
+  system      Manage box (df, info, prune: every prune at once)
 
 Commands (images):
   images      List images
