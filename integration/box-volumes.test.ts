@@ -113,6 +113,8 @@ with tarfile.open(${JSON.stringify(tar)}, "w") as t:
     expect(df[1]).toMatch(/^Images\s+1\s+1\s+\S+\s+0B \(0%\)$/);
     expect(df[2]).toMatch(/^Containers\s+2\s+1\s/);
     expect(df[3]).toMatch(/^Local Volumes\s+3\s+3\s/);
+    // ps -s: the writable layer, and with the image under it.
+    expect(expectOk(await h.box("ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}")).stdout).toMatch(/^(up|down) \d+(\.\d+)?k?B \(virtual \d+(\.\d+)?MB\)\n(up|down) \d+(\.\d+)?k?B \(virtual \d+(\.\d+)?MB\)\n$/);
     const r = expectOk(await h.box("system", "prune", "-f", "--volumes")).stdout;
     expect(r).toMatch(/^Deleted Containers:\n[0-9a-f]{64}\n\nDeleted Volumes:\n[0-9a-f]{64}\n\n(Deleted build cache objects:\n(.*\n)*\n)?Total reclaimed space: \S+\n$/);
     expect(expectOk(await h.box("ps", "-a", "--format", "{{.Names}}")).stdout).toBe("up\n");

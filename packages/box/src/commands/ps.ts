@@ -3,7 +3,10 @@ import { parseArgs, flag, list, str, UsageError } from "@box/cli";
 import type { BoxPaths } from "../paths.js";
 import { listIds, liveState, loadRecord, type ContainerRecord, type LiveState } from "../container/state.js";
 import { deadRecord } from "../container/dead.js";
-import { humanAgo, table } from "../format.js";
+import { join } from "node:path";
+import { humanAgo, humanSize, table } from "../format.js";
+import { containerDir } from "../paths.js";
+import { treeSize } from "../container/size.js";
 import { renderTemplate } from "../template.js";
 import { endpointsById, portsText } from "../run/endpoint.js";
 
@@ -99,6 +102,12 @@ export async function psCommand(p: BoxPaths, argv: string[]): Promise<number> {
     process.stdout.write(list_.map((r) => id(r) + "\n").join(""));
     return 0;
   }
+  // -s: the container's writable layer, and with the image under it (Docker's "virtual").
+  const sizes = flag(a, "size") ? await imageSizes(p) : undefined;
+  const sizeText = (r: PsRow) => {
+    const own = treeSize(join(containerDir(p, r.rec.Id), "upper"));
+    return `${humanSize(own)} (virtual ${humanSize(own + (sizes?.get(r.rec.Image) ?? 0))})`;
+  };
   const fields = (r: PsRow) => ({
     ID: id(r),
     Image: r.rec.ImageName,
@@ -112,7 +121,7 @@ export async function psCommand(p: BoxPaths, argv: string[]): Promise<number> {
     Labels: "",
     Mounts: r.rec.HostConfig.Binds.map((b) => b.split(":")[0]).join(","),
     Networks: r.rec.HostConfig.NetworkMode,
-    Size: "",
+    Size: sizes ? sizeText(r) : "",
   });
   const format = str(a, "format");
   if (format === "json" || format === "{{json .}}") {
@@ -127,8 +136,8 @@ export async function psCommand(p: BoxPaths, argv: string[]): Promise<number> {
   }
   process.stdout.write(
     table([
-      ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-      ...list_.map((r) => [id(r), r.rec.ImageName, cmd(r, trunc), humanAgo(r.rec.Created), r.status, r.ports, r.rec.Name.slice(1)]),
+      ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", ...(sizes ? ["SIZE"] : [])],
+      ...list_.map((r) => [id(r), r.rec.ImageName, cmd(r, trunc), humanAgo(r.rec.Created), r.status, r.ports, r.rec.Name.slice(1), ...(sizes ? [sizeText(r)] : [])]),
     ]),
   );
   return 0;
@@ -137,4 +146,10 @@ export async function psCommand(p: BoxPaths, argv: string[]): Promise<number> {
 function cmd(r: PsRow, trunc: boolean): string {
   const c = JSON.stringify([r.rec.Path, ...r.rec.Args].join(" "));
   return trunc && c.length > 22 ? c.slice(0, 20) + "…\"" : c;
+}
+
+/** Each stored image's size by id (what `ps -s` adds as "virtual"). */
+async function imageSizes(p: BoxPaths): Promise<Map<string, number>> {
+  const { Store } = await import("@box/mkroot");
+  return new Map((await new Store(p.root).list()).map((i) => [i.id, i.size]));
 }
