@@ -1,6 +1,7 @@
 /** `box container COMMAND`: Docker's management command over the container verbs, and `container prune`. */
 import { join } from "node:path";
-import { ExitError, flag, parseArgs, UsageError } from "@box/cli";
+import { flag, parseArgs, UsageError } from "@box/cli";
+import { manage } from "./manage.js";
 import type { BoxPaths } from "../paths.js";
 import { containerDir } from "../paths.js";
 import { listIds } from "../container/state.js";
@@ -66,17 +67,7 @@ const ALIASES: Record<string, string> = {
 };
 
 export async function containerCommand(argv: string[], dispatch: (argv: string[]) => Promise<number>): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    process.stdout.write(CONTAINER_HELP);
-    return 0;
-  }
-  const verb = ALIASES[sub];
-  if (verb === undefined) {
-    if (sub.startsWith("-")) throw new UsageError(`unknown flag: ${sub}`);
-    throw new ExitError(`'box container ${sub}' is not a box command.\nSee 'box container --help'`, 125);
-  }
-  return dispatch([verb, ...rest]);
+  return manage("container", CONTAINER_HELP, ALIASES, argv, dispatch);
 }
 
 /** `box container prune [-f]`: remove every container that is not running, paused or restarting, as Docker. */

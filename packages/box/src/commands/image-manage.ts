@@ -1,5 +1,5 @@
 /** `box image COMMAND`: Docker's management command over the image verbs. */
-import { ExitError, UsageError } from "@box/cli";
+import { manage } from "./manage.js";
 import type { BoxPaths } from "../paths.js";
 
 export const IMAGE_HELP = `Usage:  box image COMMAND
@@ -40,15 +40,5 @@ export const IMAGE_ALIASES: Record<string, string> = {
 };
 
 export async function imageCommand(_paths: BoxPaths, argv: string[], dispatch: (argv: string[]) => Promise<number>): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    process.stdout.write(IMAGE_HELP);
-    return 0;
-  }
-  const verb = IMAGE_ALIASES[sub];
-  if (verb === undefined) {
-    if (sub.startsWith("-")) throw new UsageError(`unknown flag: ${sub}`);
-    throw new ExitError(`'box image ${sub}' is not a box command.\nSee 'box image --help'`, 125);
-  }
-  return dispatch([verb, ...rest]);
+  return manage("image", IMAGE_HELP, IMAGE_ALIASES, argv, dispatch);
 }
