@@ -157,7 +157,10 @@ describe("box run", () => {
 
   it("says what is wrong, exits 125 and leaves nothing for bad input", async () => {
     const cases: [string[], RegExp][] = [
-      [["run", "--rm", "nosuchimage"], /^box: Unable to find image 'nosuchimage:latest' locally$/],
+      [["run", "--rm", "--pull", "never", "nosuchimage"], /^box: Unable to find image 'nosuchimage:latest' locally$/],
+      // Docker's default --pull missing: it says so, tries the registry, and names why that failed.
+      [["run", "--rm", "127.0.0.1:1/nosuch"], /^Unable to find image '127\.0\.0\.1:1\/nosuch:latest' locally\n(.*\n)*box: pull 127\.0\.0\.1:1\/nosuch: .*connection refused/],
+      [["run", "--rm", "--pull", "sometimes", "busybox"], /^box: invalid pull option: 'sometimes': must be one of "always", "missing" or "never"$/],
       [["run", "--rm", "--bogus", "busybox"], /^box: unknown flag: --bogus\nSee 'box run --help'.$/],
       [["run", "--rm", "-v", "/nonexistent-source:/x", "busybox", "true"], /^box: invalid volume: bind source path does not exist: \/nonexistent-source$/],
       [["run", "--rm", "--network", "nonet", "busybox", "true"], /network nonet not found/],

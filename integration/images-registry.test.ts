@@ -134,12 +134,14 @@ describe("pull and push with a plain registry", () => {
     expectOk(await a.box("tag", "busybox", ref));
     expectOk(await a.box("push", "-q", ref));
     const b = await newHarness();
-    const { ensureImage } = (await import("../packages/box/dist/commands/image-pull.js")) as typeof import("../packages/box/src/commands/image-pull.js");
-    const lines: string[] = [];
-    const out = { write: (s: string) => (lines.push(s), true), isTTY: false } as unknown as NodeJS.WritableStream & { isTTY: boolean };
-    const img = await ensureImage({ root: b.root, run: b.runDir }, ref, out as never);
-    expect(lines.join("")).toContain(`Unable to find image '${ref}:latest' locally`);
-    expect(img.names).toEqual([`${ref}:latest`]);
+    const r = expectOk(await b.box("run", "--rm", "--network", "none", ref, "echo", "hi"));
+    expect(r.stdout).toBe("hi\n");
+    expect(r.stderr).toMatch(new RegExp(`^Unable to find image '${ref}:latest' locally\n`));
+    expect(r.stderr).toContain(`Status: Downloaded newer image for ${ref}:latest`);
+    expect(expectOk(await b.box("images", "--format", "{{.Repository}}:{{.Tag}}")).stdout).toBe(`${ref}:latest\n`);
+    // Here now: run does not pull again; --pull always asks the registry anyway.
+    expect(expectOk(await b.box("run", "--rm", "--network", "none", ref, "true")).stderr).toBe("");
+    expect(expectOk(await b.box("run", "--rm", "--network", "none", "--pull", "always", ref, "true")).stderr).toContain(`Status: Image is up to date for ${ref}:latest`);
   });
 
   it("bad input: unknown repository or tag, registry down, malformed reference: one line, non-zero, nothing stored", async () => {

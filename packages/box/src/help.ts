@@ -94,6 +94,8 @@ Options:
   -p, --publish list           Publish a container's port(s) to the host
                                ([IP:][HOSTPORT:]CPORT[/tcp|udp], ranges too)
   -P, --publish-all            Publish all exposed ports to random ports
+      --pull string            Pull image before running ("always", "missing",
+                               "never") (default "missing")
       --privileged             Give extended privileges to this container
       --read-only              Mount the container's root filesystem as read only
       --restart string         Restart policy: no, on-failure[:N], always,

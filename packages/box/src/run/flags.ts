@@ -39,6 +39,8 @@ export interface RunFlags {
   capDrop: string[];
   securityOpt: string[];
   ulimits: string[];
+  /** --pull: missing (Docker's default: pull an image that is not here), always, never. */
+  pull: "missing" | "always" | "never";
   /** --cgroup-parent: relative to box's own cgroup, or from the hierarchy's root with a leading `/`. */
   cgroupParent?: string;
   /** --userns: "host" opts out of a remap; Docker accepts nothing else. */
@@ -57,7 +59,7 @@ export interface RunFlags {
 
 const SPEC = {
   boolean: ["rm", "interactive", "tty", "detach", "read-only", "init", "privileged", "explain", "help", "publish-all"],
-  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", "userns", "userns-remap", "cgroup-parent", ...RESOURCE_SPEC.string],
+  string: ["name", "hostname", "workdir", "user", "network", "net", "entrypoint", "restart", "log-driver", "stop-signal", "ip", "userns", "userns-remap", "cgroup-parent", "pull", ...RESOURCE_SPEC.string],
   multi: ["env", "env-file", "volume", "mount", "tmpfs", "cap-add", "cap-drop", "security-opt", "ulimit", "log-opt", "publish", "add-host", "dns", "network-alias", "expose", ...RESOURCE_SPEC.multi],
   alias: { ...RESOURCE_SPEC.alias, i: "interactive", t: "tty", d: "detach", e: "env", h: "hostname", w: "workdir", u: "user", v: "volume", p: "publish", P: "publish-all" },
   stopEarly: true,
@@ -116,6 +118,7 @@ export function parseRunFlags(argv: string[], verb = "run"): RunFlags {
     ulimits: list(p, "ulimit"),
     userns: str(p, "userns"),
     cgroupParent: cgroupParent(str(p, "cgroup-parent")),
+    pull: pullPolicy(str(p, "pull")),
     usernsRemap: str(p, "userns-remap"),
     explain: flag(p, "explain"),
     help,
@@ -174,4 +177,9 @@ export function parseMountFlag(spec: string): { volume?: string; tmpfs?: string 
     default:
       throw bad(`mount type "${type}" is not supported (bind, volume, tmpfs)`);
   }
+}
+
+function pullPolicy(v: string | undefined): "missing" | "always" | "never" {
+  if (v === undefined || v === "missing" || v === "always" || v === "never") return v ?? "missing";
+  throw new ExitError(`invalid pull option: '${v}': must be one of "always", "missing" or "never"`, 125);
 }

@@ -7,7 +7,8 @@ import { closeSync, openSync, statSync } from "node:fs";
 import { ExitError } from "@box/cli";
 import { openCgroup } from "@box/cgset";
 import { CLONE, O, setns } from "@box/sys";
-import { NoSuchImageError, Store } from "@box/mkroot";
+import { NoSuchImageError, Store, type Image } from "@box/mkroot";
+import { ensureImage, pullWithProgress } from "../commands/image-pull.js";
 import { hostId, nsExec, type NsExecOptions } from "@box/ns-exec";
 import type { BoxPaths } from "../paths.js";
 import type { RunFlags } from "./flags.js";
@@ -129,6 +130,22 @@ function preflight(o: NsExecOptions, made: string[]): void {
   }
 }
 
+/** The image to run, pulled as --pull says (Docker's default: only when it is not here); pull failures are 125. */
+async function imageFor(paths: BoxPaths, f: RunFlags): Promise<Image> {
+  const store = new Store(paths.root);
+  try {
+    if (f.pull === "always") return (await pullWithProgress(paths, f.image, process.stderr)).image;
+    if (f.pull === "missing") return await ensureImage(paths, f.image, process.stderr);
+    return await store.get(f.image);
+  } catch (e) {
+    if (e instanceof NoSuchImageError) {
+      throw new ExitError(`Unable to find image '${f.image.includes(":") || f.image.includes("@") ? f.image : f.image + ":latest"}' locally`, 125);
+    }
+    if (e instanceof ExitError && e.exitCode !== 125) throw new ExitError(e.message, 125, { cause: e.cause });
+    throw e;
+  }
+}
+
 /**
  * `box run`, and `box create` (`create`): the same container, recorded and
  * not started; `box start` starts it detached, as Docker's does.
@@ -142,14 +159,7 @@ export async function runContainer(paths: BoxPaths, f: RunFlags, create = false)
   parseLogOpts(f.logDriver, f.logOpts);
   if (f.rm && policy.Name !== "no") throw new ExitError("conflicting options: cannot specify both --restart and --rm", 125);
   if (!f.detach && policy.Name !== "no") throw new ExitError("--restart needs -d (box keeps restartable containers with a detached monitor)", 125);
-  const store = new Store(paths.root);
-  let image;
-  try {
-    image = await store.get(f.image);
-  } catch (e) {
-    if (!(e instanceof NoSuchImageError)) throw e;
-    throw new ExitError(`Unable to find image '${f.image.includes(":") || f.image.includes("@") ? f.image : f.image + ":latest"}' locally`, 125);
-  }
+  const image = await imageFor(paths, f);
   const id = newContainerId();
   const dirsPreview = { rootfs: `${paths.root}/containers/${id}/rootfs` };
   const { plan, warnings } = netPlan(f, image.config, id);
