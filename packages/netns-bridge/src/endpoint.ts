@@ -14,17 +14,26 @@ import { formatMapping, type PortMapping } from "./publish.js";
 import { findEndpoint, leasesOf, listNetworks, readNetwork, withLock, writeNetwork, type Endpoint, type Network } from "./state.js";
 import { validateAttach, validateEndpoint, type AttachOptions, type EndpointOptions } from "./validate.js";
 
-export interface EndpointInfo {
+/** One interface of an endpoint on one network: what an endpoint and an attachment both report. */
+export interface LinkInfo {
+  /** The endpoint it belongs to. */
   name: string;
   network: string;
-  /** For `ns-exec --net=PATH`. */
-  netnsPath: string;
   ip: string;
   prefixLen: number;
   gateway: string;
   mac: string;
   hostVeth: string;
   bridge: string;
+}
+
+function linkInfo(net: Network, ep: Endpoint): LinkInfo {
+  return { name: ep.name, network: net.name, ip: ep.ip, prefixLen: parseCidr(net.subnet)!.prefix, gateway: net.gateway, mac: ep.mac, hostVeth: ep.hostVeth, bridge: net.bridge };
+}
+
+export interface EndpointInfo extends LinkInfo {
+  /** For `ns-exec --net=PATH`. */
+  netnsPath: string;
   /** The managed hosts file to bind at the container's /etc/hosts. */
   hostsPath: string;
   /** With host ports chosen where none was given. */
@@ -32,19 +41,7 @@ export interface EndpointInfo {
 }
 
 function info(c: Config, net: Network, ep: Endpoint): EndpointInfo {
-  return {
-    name: ep.name,
-    network: net.name,
-    netnsPath: ep.netnsPath,
-    ip: ep.ip,
-    prefixLen: parseCidr(net.subnet)!.prefix,
-    gateway: net.gateway,
-    mac: ep.mac,
-    hostVeth: ep.hostVeth,
-    bridge: net.bridge,
-    hostsPath: hostsPath(c, ep.name),
-    publish: ep.publish,
-  };
+  return { ...linkInfo(net, ep), netnsPath: ep.netnsPath, hostsPath: hostsPath(c, ep.name), publish: ep.publish };
 }
 
 /** The start time of a process (field 22 of /proc/PID/stat), so a reused pid is not taken for its owner. */
@@ -267,34 +264,14 @@ export function inspectEndpoint(name: string, env: NodeJS.ProcessEnv = process.e
   return { ...info(c, found.net, found.ep), attachments };
 }
 
-export interface AttachmentInfo {
-  /** The endpoint it belongs to. */
-  name: string;
-  network: string;
+export interface AttachmentInfo extends LinkInfo {
   /** Its interface in the endpoint's netns: eth1, eth2, ... */
   iface: string;
-  ip: string;
-  prefixLen: number;
-  gateway: string;
-  mac: string;
-  hostVeth: string;
-  bridge: string;
   aliases: string[];
 }
 
 function attachmentInfo(net: Network, ep: Endpoint): AttachmentInfo {
-  return {
-    name: ep.name,
-    network: net.name,
-    iface: ep.iface ?? "eth0",
-    ip: ep.ip,
-    prefixLen: parseCidr(net.subnet)!.prefix,
-    gateway: net.gateway,
-    mac: ep.mac,
-    hostVeth: ep.hostVeth,
-    bridge: net.bridge,
-    aliases: ep.aliases ?? [],
-  };
+  return { ...linkInfo(net, ep), iface: ep.iface ?? "eth0", aliases: ep.aliases ?? [] };
 }
 
 /** Rewrite the hosts file of `name` itself, if it still has an endpoint. Call holding the lock. */
