@@ -1,4 +1,5 @@
 /** `box container COMMAND`: Docker's management command over the container verbs, and `container prune`. */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { flag, parseArgs, UsageError } from "@box/cli";
 import { manage } from "./manage.js";
@@ -90,18 +91,20 @@ export async function pruneContainers(paths: BoxPaths): Promise<{ deleted: strin
   const deleted: string[] = [];
   let reclaimed = 0;
   for (const id of listIds(paths)) {
-    const size = treeSize(join(containerDir(paths, id), "upper"));
+    // Measured only for what goes: a running container's upper may be large.
+    const upper = () => treeSize(join(containerDir(paths, id), "upper"));
     try {
+      const deadSize = existsSync(join(containerDir(paths, id), "config.json")) ? 0 : upper();
       if (removeIfDead(paths, id)) {
         deleted.push(id);
-        reclaimed += size;
+        reclaimed += deadSize;
         continue;
       }
       await locked(paths, id, async (c) => {
         if (c.state.Running || c.state.Restarting || c.state.Paused) return;
+        reclaimed += upper();
         await destroyContainer(paths, c);
         deleted.push(id);
-        reclaimed += size;
       });
     } catch (e) {
       // Removed by someone else meanwhile: nothing to prune.

@@ -14,7 +14,8 @@ import { listIds, loadRecord } from "./state.js";
 
 /** Docker's label for a volume made for `-v /path` or an image's VOLUME: `--rm` and `rm -v` take these. */
 export const ANONYMOUS = "com.docker.volume.anonymous";
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** Docker's local volume names (at least two characters). */
+export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 export interface VolumeRecord {
   Name: string;
@@ -30,7 +31,7 @@ const volumesDir = (p: BoxPaths) => join(p.root, "volumes");
 export const volumeData = (p: BoxPaths, name: string) => join(volumesDir(p), name, "_data");
 
 export function validateVolumeName(name: string): void {
-  if (!NAME.test(name)) throw new ExitError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`, 125);
+  if (!VOLUME_NAME.test(name)) throw new ExitError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`, 125);
 }
 
 /** Make volume NAME (a new anonymous one without a name); false if it was there already. */
@@ -69,7 +70,7 @@ export function listVolumes(p: BoxPaths): VolumeRecord[] {
   } catch {
     return [];
   }
-  return names.filter((n) => NAME.test(n)).flatMap((n) => inspectVolume(p, n) ?? []);
+  return names.filter((n) => VOLUME_NAME.test(n)).flatMap((n) => inspectVolume(p, n) ?? []);
 }
 
 /** The volume a -v spec names, or undefined for a bind mount of a host path. */

@@ -10,6 +10,7 @@ import { DEFAULT_PROFILE_PATH } from "@box/seccomp";
 import type { RunFlags } from "./flags.js";
 import { ALL_CAPS, DOCKER_DEFAULT_CAPS, capBit, capMask } from "./caps.js";
 import { networkConfig, resolvConf, type Connection, type ExtraHost, type NetworkMode, type PortMapping } from "./network.js";
+import { VOLUME_NAME } from "../container/volumes.js";
 
 export interface ImageLike {
   config: {
@@ -86,7 +87,7 @@ export function parseVolume(spec: string): Volume {
   const opts = mode.split(",");
   for (const o of opts) if (!["ro", "rw", "z", "Z", "rprivate", "private", "rslave", "slave", "nocopy"].includes(o)) fail(`invalid mode: ${o}`);
   if (isAbsolute(source)) return { source, target, readonly: opts.includes("ro") };
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(source)) fail(`invalid volume specification: '${spec}': "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+  if (!VOLUME_NAME.test(source)) fail(`invalid volume specification: '${spec}': "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
   return { source: "", target, readonly: opts.includes("ro"), volume: source };
 }
 
